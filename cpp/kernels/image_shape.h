@@ -1,0 +1,38 @@
+// Geometry of a batch of images laid out [batch, height, width, channels]
+// (channels == 1 for rank-3 input), row-major.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/portability.h"
+
+namespace fkd {
+
+struct ImageShape {
+  int64_t batch = 0;
+  int64_t height = 0;
+  int64_t width = 0;
+  int64_t channels = 1;
+
+  int64_t row_size() const { return width * channels; }
+  int64_t rows() const { return batch * height; }
+  int64_t image_size() const { return height * width * channels; }
+  int64_t size() const { return batch * image_size(); }
+};
+
+// dst[w] = map(src[width - 1 - w]) for each pixel of one row (all channels).
+template <typename In, typename Out, typename Map>
+inline void mirror_row(const In* FKD_RESTRICT src, Out* FKD_RESTRICT dst, int64_t width,
+                       int64_t channels, Map map) {
+  if (channels == 1) {
+    for (int64_t w = 0; w < width; ++w) dst[w] = map(src[width - 1 - w]);
+    return;
+  }
+  for (int64_t w = 0; w < width; ++w) {
+    const In* s = src + (width - 1 - w) * channels;
+    Out* d = dst + w * channels;
+    for (int64_t c = 0; c < channels; ++c) d[c] = map(s[c]);
+  }
+}
+
+}  // namespace fkd

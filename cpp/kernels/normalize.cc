@@ -1,0 +1,170 @@
+#include "kernels/normalize.h"
+
+#include <cmath>
+
+#include "kernels/portability.h"
+
+namespace fkd {
+namespace {
+
+template <typename In>
+double image_sum(const In* FKD_RESTRICT x, int64_t n) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]);
+  return s;
+}
+
+}  // namespace
+
+template <typename In>
+void image_moments(const In* FKD_RESTRICT image, int64_t n, double* mean, double* variance) {
+  if (n == 0) {
+    *mean = 0.0;
+    *variance = 0.0;
+    return;
+  }
+  const double m = image_sum(image, n) / static_cast<double>(n);
+  double ss = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(image[i]) - m;
+    ss += d * d;
+  }
+  *mean = m;
+  *variance = ss / static_cast<double>(n);
+}
+
+template <>
+void image_moments<uint8_t>(const uint8_t* FKD_RESTRICT image, int64_t n, double* mean,
+                            double* variance) {
+  if (n == 0) {
+    *mean = 0.0;
+    *variance = 0.0;
+    return;
+  }
+  // Integer sums are exact (and vectorize); 255^2 * n overflows only past 1e14 pixels.
+  uint64_t s = 0, ss = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t v = image[i];
+    s += v;
+    ss += v * v;
+  }
+  const double dn = static_cast<double>(n);
+  const double m = static_cast<double>(s) / dn;
+  // s and ss are exact in double below 2^53; the subtraction loses little.
+  const double var =
+      (static_cast<double>(ss) - static_cast<double>(s) * m) / dn;
+  *mean = m;
+  *variance = var > 0.0 ? var : 0.0;
+}
+
+template <typename In>
+void normalize_affine_params(const In* images, const ImageShape& shape,
+                             const NormalizeParams& params, int64_t image_begin,
+                             int64_t image_end, ImageAffine* per_image) {
+  const int64_t n = shape.image_size();
+  for (int64_t b = image_begin; b < image_end; ++b) {
+    switch (params.mode) {
+      case NormalizeMode::kScale:
+        per_image[b] = {0.0, params.scale};
+        break;
+      case NormalizeMode::kAffine:
+        per_image[b] = {params.mean, 1.0 / params.stddev};
+        break;
+      case NormalizeMode::kStandardize: {
+        double mean, var;
+        image_moments(images + b * n, n, &mean, &var);
+        const double min_std = n > 0 ? 1.0 / std::sqrt(static_cast<double>(n)) : 1.0;
+        const double std = std::sqrt(var);
+        per_image[b] = {mean, 1.0 / (std >= min_std ? std : min_std)};
+        break;
+      }
+    }
+  }
+}
+
+template <typename In, typename Out>
+void normalize_rows(const In* FKD_RESTRICT in, Out* FKD_RESTRICT out, const ImageShape& shape,
+                    const ImageAffine* per_image, const bool* flip, int64_t row_begin,
+                    int64_t row_end) {
+  const int64_t row = shape.row_size();
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int64_t b = r / shape.height;
+    // Computed in the output precision, as a float pipeline would.
+    const Out offset = static_cast<Out>(per_image[b].offset);
+    const Out factor = static_cast<Out>(per_image[b].factor);
+    auto map = [offset, factor](In v) { return (static_cast<Out>(v) - offset) * factor; };
+    const In* FKD_RESTRICT src = in + r * row;
+    Out* FKD_RESTRICT dst = out + r * row;
+    if (flip && flip[b]) {
+      mirror_row(src, dst, shape.width, shape.channels, map);
+    } else {
+      for (int64_t i = 0; i < row; ++i) dst[i] = map(src[i]);
+    }
+  }
+}
+
+template <typename In, typename Out>
+void normalize_grad(const Out* FKD_RESTRICT grad, const In* FKD_RESTRICT images,
+                    const ImageShape& shape, const NormalizeParams& params,
+                    int64_t image_begin, int64_t image_end, In* FKD_RESTRICT grad_images) {
+  const int64_t n = shape.image_size();
+  for (int64_t b = image_begin; b < image_end; ++b) {
+    const Out* g = grad + b * n;
+    In* dx = grad_images + b * n;
+    if (params.mode != NormalizeMode::kStandardize) {
+      const double factor =
+          params.mode == NormalizeMode::kScale ? params.scale : 1.0 / params.stddev;
+      for (int64_t i = 0; i < n; ++i) dx[i] = static_cast<In>(static_cast<double>(g[i]) * factor);
+      continue;
+    }
+    if (n == 0) continue;
+    const In* x = images + b * n;
+    double mean, var;
+    image_moments(x, n, &mean, &var);
+    const double min_std = 1.0 / std::sqrt(static_cast<double>(n));
+    const double std = std::sqrt(var);
+    const bool std_active = std >= min_std;  // tf.maximum routes ties to its first input
+    const double factor = 1.0 / (std_active ? std : min_std);
+    double sum_g = 0.0, sum_gy = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double gi = static_cast<double>(g[i]);
+      sum_g += gi;
+      sum_gy += gi * (static_cast<double>(x[i]) - mean) * factor;
+    }
+    const double mean_g = sum_g / static_cast<double>(n);
+    const double mean_gy = std_active ? sum_gy / static_cast<double>(n) : 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double y = (static_cast<double>(x[i]) - mean) * factor;
+      dx[i] = static_cast<In>(factor * (static_cast<double>(g[i]) - mean_g - y * mean_gy));
+    }
+  }
+}
+
+#define FKD_INSTANTIATE_IN(In)                                                         \
+  template void image_moments<In>(const In*, int64_t, double*, double*);               \
+  template void normalize_affine_params<In>(const In*, const ImageShape&,              \
+                                            const NormalizeParams&, int64_t, int64_t,  \
+                                            ImageAffine*);
+FKD_INSTANTIATE_IN(uint8_t)
+FKD_INSTANTIATE_IN(float)
+FKD_INSTANTIATE_IN(double)
+
+#define FKD_INSTANTIATE_ROWS(In, Out)                                                  \
+  template void normalize_rows<In, Out>(const In*, Out*, const ImageShape&,            \
+                                        const ImageAffine*, const bool*, int64_t, int64_t);
+FKD_INSTANTIATE_ROWS(uint8_t, float)
+FKD_INSTANTIATE_ROWS(uint8_t, double)
+FKD_INSTANTIATE_ROWS(float, float)
+FKD_INSTANTIATE_ROWS(float, double)
+FKD_INSTANTIATE_ROWS(double, float)
+FKD_INSTANTIATE_ROWS(double, double)
+
+#define FKD_INSTANTIATE_GRAD(In, Out)                                                  \
+  template void normalize_grad<In, Out>(const Out*, const In*, const ImageShape&,      \
+                                        const NormalizeParams&, int64_t, int64_t, In*);
+FKD_INSTANTIATE_GRAD(float, float)
+FKD_INSTANTIATE_GRAD(float, double)
+FKD_INSTANTIATE_GRAD(double, float)
+FKD_INSTANTIATE_GRAD(double, double)
+
+}  // namespace fkd
