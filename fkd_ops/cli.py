@@ -104,7 +104,7 @@ def _train(args: argparse.Namespace) -> int:
             normalization=args.normalization, early_stopping=args.early_stopping, strategy=args.strategy,
             options=options, verbose=args.verbose)
         print(f"== training {name} for {config.epochs} epochs -> {config.out}", flush=True)
-        result = train(config, resume=args.resume, data=data)
+        result = train(config, resume=args.resume, data=data, source=source)
         results.append(result)
         m = result.metrics
         print(f"{name}: validation RMSE {m['validation_rmse_px']:.3f} px (predict-the-mean "

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import tensorflow as tf
 from fkd_ops.evaluation import mean_baseline_px, predict_pixels, rmse_px, rmse_report
 from fkd_ops.files import write_json
 from fkd_ops.kaggle_files import TrainingSet, read_training
+from fkd_ops.multiworker import fit_multiworker
 from fkd_ops.networks import NETWORK_NAMES, NetworkOptions, build_network, build_predictor
 from fkd_ops.pipeline import make_dataset
 from fkd_ops.plots import plot_faces, plot_learning_curves
@@ -187,7 +189,8 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return history
 
 
-def train(config: TrainConfig, *, resume: bool = False, data: TrainingSet | None = None) -> TrainResult:
+def train(config: TrainConfig, *, resume: bool = False, data: TrainingSet | None = None,
+          source: str | None = None) -> TrainResult:
     """Trains ``config.network`` and writes the run folder.
 
     The folder receives config.json, TensorBoard logs (logs/), a checkpoint every
@@ -198,18 +201,19 @@ def train(config: TrainConfig, *, resume: bool = False, data: TrainingSet | None
     Args:
       resume: continue the interrupted run in ``config.out`` where it stopped.
       data: an already loaded training set (skips reading ``config.data``).
+      source: how to name ``data`` in logs and metrics.
     """
     started = time.perf_counter()
     strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)
     if chief:
         _prepare_folder(config, resume)
-    out = config.out if chief else config.out / f".worker-{strategy.cluster_resolver.task_id}"
-    out.mkdir(parents=True, exist_ok=True)
+    # Workers other than the chief write to a throwaway folder, as TF recommends.
+    out = config.out if chief else Path(tempfile.mkdtemp(prefix="fkd-ops-worker-"))
 
     if data is None:
         data, source = load_training_set(config.data, seed=config.seed)
-    else:
+    elif source is None:
         source = str(config.data) if config.data else "given arrays"
     train_idx, val_idx = split_indices(data.keypoints, config.protocol, seed=config.seed,
                                        validation_fraction=config.validation_fraction)
@@ -237,6 +241,18 @@ def train(config: TrainConfig, *, resume: bool = False, data: TrainingSet | None
         opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(opts), val_ds.with_options(opts)
 
+    if config.strategy == "multiworker":
+        fit_multiworker(model, train_ds, val_ds, strategy=strategy, epochs=config.epochs,
+                        backup_dir=out / BACKUP_DIR, restore_dir=config.out / BACKUP_DIR, chief=chief,
+                        history_file=out / HISTORY_FILE, early_stopping=config.early_stopping,
+                        verbose=config.verbose)
+    else:
+        _fit(model, train_ds, val_ds, config, out)
+    return _finish(config, model, strategy, data, source, train_idx, val_idx, out, chief, started)
+
+
+def _fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset, config: TrainConfig,
+         out: Path) -> None:
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), double_checkpoint=True),
         keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=True),
@@ -249,6 +265,11 @@ def train(config: TrainConfig, *, resume: bool = False, data: TrainingSet | None
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
               verbose=config.verbose)
 
+
+def _finish(config: TrainConfig, model: keras.Model, strategy: tf.distribute.Strategy, data: TrainingSet,
+            source: str, train_idx: np.ndarray, val_idx: np.ndarray, out: Path, chief: bool,
+            started: float) -> TrainResult:
+    """Evaluates the trained model and writes the run's results (chief only)."""
     history = read_history(out / HISTORY_FILE)
     val_truth = data.keypoints[val_idx]
     val_pred = predict_pixels(model, data.images[val_idx], normalization=config.normalization)
