@@ -31,7 +31,10 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# For hunting bugs by hand: FKD_HYPOTHESIS_PROFILE=fkd-thorough (more examples, same
+# draws every run) or fkd-explore (fresh random draws each run).
 settings.register_profile("fkd-thorough", parent=settings.get_profile("fkd"), max_examples=300)
+settings.register_profile("fkd-explore", parent=settings.get_profile("fkd"), max_examples=200, derandomize=False)
 settings.load_profile(os.environ.get("FKD_HYPOTHESIS_PROFILE", "fkd"))
 
 
