@@ -40,6 +40,9 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
   }
   TF_RETURN_IF_ERROR(SameDim(c, 0, 0, images_name, 1, 0, keypoints_name,
                              "images and keypoints must have the same batch size"));
+  // Odd counts, negative and repeated indices show even when the number of
+  // points is not known yet (num_points -1 skips only the upper bound).
+  int64_t num_points = -1;
   if (c->RankKnown(kp) && c->ValueKnown(c->Dim(kp, 1))) {
     const int64_t cols = c->Value(c->Dim(kp, 1));
     if (cols % 2 != 0) {
@@ -48,11 +51,12 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
                                          "point), got shape ",
                                          c->DebugString(kp));
     }
-    std::vector<int64_t> pairs;
-    TF_RETURN_IF_ERROR(c->GetAttr("pairs", &pairs));
-    const std::string bad = check_flip_pairs(pairs.data(), pairs.size(), cols / 2);
-    if (!bad.empty()) return InvalidArg(bad);
+    num_points = cols / 2;
   }
+  std::vector<int64_t> pairs;
+  TF_RETURN_IF_ERROR(c->GetAttr("pairs", &pairs));
+  const std::string bad = check_flip_pairs(pairs.data(), pairs.size(), num_points);
+  if (!bad.empty()) return InvalidArg(bad);
   ShapeHandle third = c->input(2);
   if (decisions == Decisions::kGiven) {
     if (c->RankKnown(third) && c->Rank(third) != 1) {
@@ -60,6 +64,9 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
                                          c->DebugString(third));
     }
     TF_RETURN_IF_ERROR(SameDim(c, 0, 0, images_name, 2, 0, "flip",
+                               "flip needs one decision per sample"));
+    // Also against the keypoints: the images' batch size may be the unknown one.
+    TF_RETURN_IF_ERROR(SameDim(c, 1, 0, keypoints_name, 2, 0, "flip",
                                "flip needs one decision per sample"));
   } else {
     ShapeHandle unused;
