@@ -3,12 +3,17 @@
 
 #if defined(__CUDACC__)
 #define FKD_HOST_DEVICE __host__ __device__
-// Unrolls the next loop in device code (host compilers decide for themselves).
-#define FKD_UNROLL _Pragma("unroll")
-// Unrolls a loop of run-time trip count by 4, so 4 iterations' loads are in flight.
-#define FKD_UNROLL_4 _Pragma("unroll 4")
 #else
 #define FKD_HOST_DEVICE
+#endif
+
+// Loop unrolling in device code only (the device pass defines __CUDA_ARCH__;
+// host compilers decide for themselves). FKD_UNROLL_4 unrolls a loop of run-time
+// trip count by 4, so four iterations' loads are in flight.
+#if defined(__CUDA_ARCH__)
+#define FKD_UNROLL _Pragma("unroll")
+#define FKD_UNROLL_4 _Pragma("unroll 4")
+#else
 #define FKD_UNROLL
 #define FKD_UNROLL_4
 #endif
