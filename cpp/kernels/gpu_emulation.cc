@@ -31,7 +31,13 @@ void emulate_image_job(const ImageJob<In, Out>& job) {
 template <typename In, typename Out>
 void emulate_normalize_grad_job(const NormalizeGradJob<In, Out>& job) {
   const HostBlock blk{normalize_grad_job_threads(job)};
-  for (int64_t b = 0; b < job.batch; ++b) run_normalize_grad_block(job, b, blk);
+  for (int64_t b = 0; b < job.batch; ++b) {
+    if (job.standardize) {
+      run_normalize_grad_block<true>(job, b, blk);
+    } else {
+      run_normalize_grad_block<false>(job, b, blk);
+    }
+  }
 }
 
 void emulate_decisions_job(const DecisionsJob& job) {

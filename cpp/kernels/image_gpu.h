@@ -183,22 +183,14 @@ FKD_HOST_DEVICE inline Out map_value(In v, Out offset, Out factor) {
   }
 }
 
-// Quad q (of rq per row) of the mirrored image.
+// Quad q (of rq per row) of a mirrored one-channel image: the quad at the
+// mirrored place in the same row, its values reversed.
 template <typename In>
-FKD_HOST_DEVICE inline Quad<In> load_mirrored_quad(const In* image, int32_t q, int32_t rq,
-                                                   int32_t row_size, int32_t width,
-                                                   int32_t channels) {
+FKD_HOST_DEVICE inline Quad<In> load_mirrored_quad(const In* image, int32_t q, int32_t rq) {
   const int32_t h = q / rq;
   const int32_t j = q - h * rq;
-  const In* row = image + h * row_size;
-  if (channels == 1) {
-    const Quad<In> s = load_quad(row + 4 * (rq - 1 - j));
-    return Quad<In>{{s.v[3], s.v[2], s.v[1], s.v[0]}};
-  }
-  Quad<In> r;
-  FKD_UNROLL
-  for (int32_t i = 0; i < 4; ++i) r.v[i] = row[mirror_offset(4 * j + i, width, channels)];
-  return r;
+  const Quad<In> s = load_quad(image + 4 * (h * rq + (rq - 1 - j)));
+  return Quad<In>{{s.v[3], s.v[2], s.v[1], s.v[0]}};
 }
 
 // Element e of the mirrored image.
@@ -215,18 +207,17 @@ FKD_HOST_DEVICE inline void image_pixels(const ImageJob<In, Out>& job, int64_t b
   Out* dst = job.out + b * job.image_size;
   blk.each([&](int tid) {
     const int nt = blk.size();
-    if (job.vector_path) {
-      const int32_t nq = static_cast<int32_t>(job.image_size / 4);
-      const int32_t rq = static_cast<int32_t>(job.row_size / 4);
+    // Quads, kImageUnroll in flight; mirrored rows of several channels (whose
+    // quads straddle pixels) go value by value, as odd widths and unaligned data do.
+    if (job.vector_path && (!kFlip || job.channels == 1)) {
+      const int32_t nq = job.image_size / 4;
+      const int32_t rq = job.row_size / 4;
       for (int32_t base = tid; base < nq; base += kImageUnroll * nt) {
         Quad<In> v[kImageUnroll] = {};
         FKD_UNROLL
         for (int u = 0; u < kImageUnroll; ++u) {
           const int32_t q = base + u * nt;
-          if (q < nq) {
-            v[u] = kFlip ? load_mirrored_quad(src, q, rq, job.row_size, job.width, job.channels)
-                         : load_quad(src + 4 * q);
-          }
+          if (q < nq) v[u] = kFlip ? load_mirrored_quad(src, q, rq) : load_quad(src + 4 * q);
         }
         FKD_UNROLL
         for (int u = 0; u < kImageUnroll; ++u) {
@@ -503,36 +494,38 @@ FKD_HOST_DEVICE inline void grad_elementwise(const NormalizeGradJob<In, Out>& jo
   });
 }
 
-template <typename In, typename Out, typename Block>
+// kStandardize must equal job.standardize: the CUDA kernel is instantiated per
+// mode, so the element-wise modes carry none of standardize's registers.
+template <bool kStandardize, typename In, typename Out, typename Block>
 FKD_HOST_DEVICE inline void run_normalize_grad_block(const NormalizeGradJob<In, Out>& job,
                                                      int64_t b, const Block& blk) {
   const int32_t n = job.image_size;
-  if (!job.standardize) {
+  if constexpr (!kStandardize) {
     const double factor = job.factor;
     grad_elementwise<false>(job, b, blk, [factor](double g, double) { return g * factor; });
-    return;
+  } else {
+    if (n == 0) return;
+    const In* x = job.images + b * n;
+    const Out* g = job.grad + b * n;
+    double mean, variance;
+    image_moments_block(x, n, job.vector_path, blk, &mean, &variance);
+    const StandardizeScale scale = standardize_scale(variance, n);
+    const Pair<double, double> sums = blk.sum([&](int tid) {
+      Pair<double, double> s{0.0, 0.0};
+      for (int32_t i = tid; i < n; i += blk.size()) {
+        const double gi = static_cast<double>(g[i]);
+        s.first += gi;
+        s.second += standardize_grad_term(gi, static_cast<double>(x[i]), mean, scale.factor);
+      }
+      return s;
+    });
+    const StandardizeGradMeans means =
+        standardize_grad_means(sums.first, sums.second, n, scale.std_active);
+    const double factor = scale.factor;
+    grad_elementwise<true>(job, b, blk, [mean, factor, means](double gi, double xi) {
+      return standardize_grad_value(gi, xi, mean, factor, means);
+    });
   }
-  if (n == 0) return;
-  const In* x = job.images + b * n;
-  const Out* g = job.grad + b * n;
-  double mean, variance;
-  image_moments_block(x, n, job.vector_path, blk, &mean, &variance);
-  const StandardizeScale scale = standardize_scale(variance, n);
-  const Pair<double, double> sums = blk.sum([&](int tid) {
-    Pair<double, double> s{0.0, 0.0};
-    for (int32_t i = tid; i < n; i += blk.size()) {
-      const double gi = static_cast<double>(g[i]);
-      s.first += gi;
-      s.second += standardize_grad_term(gi, static_cast<double>(x[i]), mean, scale.factor);
-    }
-    return s;
-  });
-  const StandardizeGradMeans means = standardize_grad_means(sums.first, sums.second, n,
-                                                            scale.std_active);
-  const double factor = scale.factor;
-  grad_elementwise<true>(job, b, blk, [mean, factor, means](double gi, double xi) {
-    return standardize_grad_value(gi, xi, mean, factor, means);
-  });
 }
 
 // ---- seeded flip decisions alone, kDecisionThreads per block

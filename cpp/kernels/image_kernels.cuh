@@ -25,17 +25,22 @@ GpuStatus launch_image_job(const ImageJob<In, Out>& job, GpuStream stream) {
   return last_launch_status();
 }
 
-template <typename In, typename Out>
+template <bool kStandardize, typename In, typename Out>
 __global__ void __launch_bounds__(1024)
     normalize_grad_kernel(const __grid_constant__ NormalizeGradJob<In, Out> job) {
-  run_normalize_grad_block(job, static_cast<int64_t>(blockIdx.x), DeviceBlock{});
+  run_normalize_grad_block<kStandardize>(job, static_cast<int64_t>(blockIdx.x), DeviceBlock{});
 }
 
 template <typename In, typename Out>
 GpuStatus launch_normalize_grad_job(const NormalizeGradJob<In, Out>& job, GpuStream stream) {
   if (job.batch == 0) return GpuStatus{};
-  normalize_grad_kernel<In, Out>
-      <<<static_cast<unsigned>(job.batch), normalize_grad_job_threads(job), 0, stream>>>(job);
+  const unsigned blocks = static_cast<unsigned>(job.batch);
+  const int threads = normalize_grad_job_threads(job);
+  if (job.standardize) {
+    normalize_grad_kernel<true, In, Out><<<blocks, threads, 0, stream>>>(job);
+  } else {
+    normalize_grad_kernel<false, In, Out><<<blocks, threads, 0, stream>>>(job);
+  }
   return last_launch_status();
 }
 
