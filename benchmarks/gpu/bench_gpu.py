@@ -99,8 +99,9 @@ class Timer:
 def max_diff(face: Any, a: Any, b: Any) -> float:
     """Largest |a - b| (NaN where both are NaN counts 0, elsewhere inf), on the device."""
     xp = face.xp
-    x = xp.asarray(a).astype(np.float64)
-    y = xp.asarray(b).astype(np.float64)
+    a, b = xp.asarray(a), xp.asarray(b)
+    wide = np.float64 if np.float64 in (a.dtype, b.dtype) else np.float32
+    x, y = a.astype(wide), b.astype(wide)
     if x.size == 0:
         return 0.0
     d = xp.where(xp.isnan(x) & xp.isnan(y), 0.0, xp.abs(x - y))

@@ -15,9 +15,12 @@ that compares whole arrays also proves every element was written.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,13 +31,43 @@ BOOL_POISON = 0x5A
 
 
 def load_native() -> Any:
-    """The `_native` module: from ``FKD_OPS_NATIVE_DIR`` when set, else from fkd_ops."""
+    """The `_native` module: from ``FKD_OPS_NATIVE_DIR`` when set, else fkd_ops's.
+
+    When ``import fkd_ops`` fails (e.g. the unbuilt source folder shadows the
+    installed package because the tests run from the repository root), the
+    installed distribution's compiled module is loaded by path.
+    """
     folder = os.environ.get("FKD_OPS_NATIVE_DIR")
     if folder:
         if folder not in sys.path:
             sys.path.insert(0, folder)
         return importlib.import_module("_native")
-    return importlib.import_module("fkd_ops._native")
+    if "fkd_ops._native" in sys.modules:
+        return sys.modules["fkd_ops._native"]
+    try:
+        return importlib.import_module("fkd_ops._native")
+    except ImportError as error:
+        path = installed_file("_native")
+        if path is None:
+            raise
+        spec = importlib.util.spec_from_file_location("_native", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}") from error
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+def installed_file(prefix: str) -> Path | None:
+    """The installed fkd_ops distribution's package file whose name starts with prefix."""
+    try:
+        dist = importlib.metadata.distribution("fkd_ops")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in dist.files or ():
+        if f.parts[0] == "fkd_ops" and f.name.startswith(prefix):
+            return Path(dist.locate_file(f))
+    return None
 
 
 def image_dims(shape: Sequence[int]) -> tuple[int, int, int, int]:
