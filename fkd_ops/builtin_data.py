@@ -62,7 +62,7 @@ def _complete(files: SyntheticFiles) -> bool:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:  # someone else's live process
         return True
