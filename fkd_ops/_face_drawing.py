@@ -114,7 +114,9 @@ def _smooth_noise(rng: np.random.Generator, b: int, cells: int) -> np.ndarray:
     weights = np.zeros((IMAGE_SIZE, cells), np.float32)
     weights[np.arange(IMAGE_SIZE), lo] = 1 - frac
     weights[np.arange(IMAGE_SIZE), lo + 1] += frac
-    return (weights @ grid @ weights.T) * _F(0.6)
+    # einsum's own loops rather than BLAS, whose kernels (and last bits) vary by machine.
+    rows = np.einsum("yi,bij->byj", weights, grid)
+    return np.einsum("byj,xj->byx", rows, weights) * _F(0.6)
 
 
 def _gaussian_blur(img: np.ndarray, sigma: np.ndarray) -> np.ndarray:

@@ -77,6 +77,13 @@ class KaggleFormatError(ValueError):
             where += f", column {column}" + (f" ({field})" if field else "")
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self):  # picklable, e.g. across multiprocessing
+        return (_rebuild_error, (self.path, self.reason, self.line, self.column, self.field))
+
+
+def _rebuild_error(path: str, reason: str, line: int, column: int, field: str) -> KaggleFormatError:
+    return KaggleFormatError(path, reason, line=line, column=column, field=field)
+
 
 @dataclass(frozen=True, eq=False)
 class TrainingSet:
@@ -114,7 +121,7 @@ def read_training(path: PathLike, *, num_threads: int | None = None) -> Training
 
     Args:
       path: a .csv file (CRLF or LF line ends) or a .zip holding one .csv.
-      num_threads: parser threads; None uses every core.
+      num_threads: parser threads; None uses every core this process may run on.
 
     Raises:
       KaggleFormatError: the file breaks the format (wrong header, short or long
@@ -153,10 +160,19 @@ def _parse(name: str, parser, data, num_threads: int | None):
     from fkd_ops._library import native
 
     try:
-        return parser(data, 0 if num_threads is None else int(num_threads))
+        return parser(data, _usable_cores() if num_threads is None else int(num_threads))
     except native().KaggleCsvError as exc:
         reason, line, column, field = exc.args
         raise KaggleFormatError(name, reason, line=line, column=column, field=field) from None
+
+
+def _usable_cores() -> int:
+    # The cores this process may run on (a container or taskset may allow fewer
+    # than the machine has, which is what C++ would see).
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,9 @@ beard. Which keypoints a training row carries follows the real file's patterns
 :func:`write_synthetic_kaggle` writes training.csv, test.csv and IdLookupTable.csv
 byte for byte in the competition's format (CRLF line ends, keypoints printed as
 the real file prints them), plus test_keypoints.csv, the test set's true
-keypoints. The same seed gives the same bytes (with the same numpy release).
+keypoints. The same seed gives the same bytes (on one kind of machine with one
+numpy release: numpy's vectorized math may round a last bit differently on
+another CPU).
 """
 
 from __future__ import annotations
