@@ -106,17 +106,14 @@ class _Full:
 
 def _smooth_noise(rng: np.random.Generator, b: int, cells: int) -> np.ndarray:
     """Smooth random fields [B, 96, 96] in about [-1, 1]: a cells x cells grid of
-    normals, bilinearly upsampled."""
+    normals, bilinearly upsampled (elementwise, so the bits do not depend on a
+    BLAS library)."""
     grid = rng.standard_normal((b, cells, cells)).astype(np.float32)
     pos = (_CENTRES / IMAGE_SIZE) * (cells - 1)
     lo = np.clip(np.floor(pos).astype(int), 0, cells - 2)
     frac = (pos - lo).astype(np.float32)
-    weights = np.zeros((IMAGE_SIZE, cells), np.float32)
-    weights[np.arange(IMAGE_SIZE), lo] = 1 - frac
-    weights[np.arange(IMAGE_SIZE), lo + 1] += frac
-    # einsum's own loops rather than BLAS, whose kernels (and last bits) vary by machine.
-    rows = np.einsum("yi,bij->byj", weights, grid)
-    return np.einsum("byj,xj->byx", rows, weights) * _F(0.6)
+    rows = grid[:, lo, :] * (_F(1) - frac)[None, :, None] + grid[:, lo + 1, :] * frac[None, :, None]
+    return (rows[:, :, lo] * (_F(1) - frac) + rows[:, :, lo + 1] * frac) * _F(0.6)
 
 
 def _gaussian_blur(img: np.ndarray, sigma: np.ndarray) -> np.ndarray:

@@ -184,7 +184,7 @@ def _file_bytes(path: PathLike) -> Iterator[tuple[str, Any]]:
         raise FileNotFoundError(f"no such file: {path}")
     if zipfile.is_zipfile(path):
         name, data = _zip_member(path)
-        _recognise(name, len(data), lambda: hashlib.sha256(data).hexdigest())
+        _recognise(name, len(data), lambda: hashlib.sha256(data).hexdigest(), (*_file_key(path), name))
         yield name, data
         return
     size = path.stat().st_size
@@ -193,7 +193,7 @@ def _file_bytes(path: PathLike) -> Iterator[tuple[str, Any]]:
             yield str(path), b""
             return
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            _recognise(str(path), size, lambda: _sha256_of(mapped))
+            _recognise(str(path), size, lambda: _sha256_of(mapped), _file_key(path))
             yield str(path), mapped
 
 
@@ -222,13 +222,27 @@ def _sha256_of(data) -> str:
     return digest.hexdigest()
 
 
-def _recognise(name: str, size: int, sha256) -> str | None:
+# sha256 of files already hashed in this process, by (path, size, mtime): a
+# second read of the same unchanged file does not hash it again.
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _file_key(path: Path) -> tuple:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _recognise(name: str, size: int, sha256, key: tuple | None = None) -> str | None:
     """Logs whether the file is one of the original competition files; the
     hash is only computed when the size already matches one of them."""
     if size not in _KNOWN_SIZES:
         log.debug("%s: %d bytes, not the size of an original Kaggle file", name, size)
         return None
-    digest = sha256()
+    digest = _DIGESTS.get(key) if key else None
+    if digest is None:
+        digest = sha256()
+        if key:
+            _DIGESTS[key] = digest
     for known in KNOWN_FILES:
         if known.size == size and known.sha256 == digest:
             log.info("%s is the original %s (sha256 %s...)", name, known.name, digest[:12])

@@ -299,6 +299,15 @@ def test_recognises_originals_by_size_then_hash(tmp_path, monkeypatch, caplog):
         read_training(path)
     assert "is the original training.csv (test original)" in caplog.text
 
+    # Read again unchanged: recognised without hashing again.
+    real_sha256 = kf._sha256_of
+    monkeypatch.setattr(kf, "_sha256_of", lambda _data: pytest.fail("hashed the same file twice"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="fkd_ops.kaggle_files"):
+        read_training(path)
+    assert "is the original training.csv (test original)" in caplog.text
+    monkeypatch.setattr(kf, "_sha256_of", real_sha256)
+
     # Same size, other bytes: hashed, and said not to be the original.
     caplog.clear()
     other = _write(tmp_path, data.replace(b"Image\r\n", b"Image\n\n", 1)[:len(data)], "other.csv")
