@@ -34,7 +34,21 @@ from fkd_ops.ops import (
     random_flip_normalize,
 )
 
+from fkd_ops.layers import ImageNormalization, KeypointRandomFlip, TargetsToPixels
+from fkd_ops.losses import MaskedRmseLoss
+from fkd_ops.metrics import MaskedRmseMetric
+from fkd_ops.networks import NETWORK_NAMES, NetworkOptions, build_network, build_predictor
+
 __all__ = [
+    "ImageNormalization",
+    "KeypointRandomFlip",
+    "MaskedRmseLoss",
+    "MaskedRmseMetric",
+    "NETWORK_NAMES",
+    "NetworkOptions",
+    "TargetsToPixels",
+    "build_network",
+    "build_predictor",
     "FLIP_PAIRS",
     "IMAGE_SIZE",
     "KEYPOINT_COLUMNS",

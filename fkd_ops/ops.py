@@ -59,9 +59,12 @@ def _flat_pairs(pairs: Sequence[Sequence[int]]) -> list[int]:
     return flat
 
 
-def _normalize_attrs(mode: str, scale: float, mean: float, stddev: float) -> dict:
+def check_normalization(mode: str, scale: float, mean: float, stddev: float) -> dict:
+    """Validates normalization settings; returns them as the ops' attributes."""
     if mode not in NORMALIZE_MODES:
         raise ValueError(f"mode must be one of {NORMALIZE_MODES}, got {mode!r}")
+    if not np.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
     if mode == "affine" and not (np.isfinite(stddev) and stddev > 0 and np.isfinite(mean)):
         raise ValueError(f"affine normalization needs a finite mean and stddev > 0, got mean {mean}, stddev {stddev}")
     return {"mode": mode, "scale": float(scale), "mean": float(mean), "stddev": float(stddev)}
@@ -118,7 +121,7 @@ def normalize_images(
     ``(x - mean) / stddev`` with the given scalars. The scalars travel as float32
     attributes. Differentiable for float input.
     """
-    attrs = _normalize_attrs(mode, scale, mean, stddev)
+    attrs = check_normalization(mode, scale, mean, stddev)
     return _ops.fkd_normalize_images(_image_tensor(images), Tout=_out_dtype(dtype), name=name, **attrs)
 
 
@@ -211,7 +214,7 @@ def flip_normalize(
     return tuple(
         _ops.fkd_flip_normalize(
             _image_tensor(images), keypoints, flip, Tout=_out_dtype(dtype), pairs=_flat_pairs(pairs),
-            pixel_centers=bool(pixel_centers), name=name, **_normalize_attrs(mode, scale, mean, stddev),
+            pixel_centers=bool(pixel_centers), name=name, **check_normalization(mode, scale, mean, stddev),
         )
     )
 
@@ -241,7 +244,7 @@ def random_flip_normalize(
             _image_tensor(images), keypoints, _seed_tensor(seed), Tout=_out_dtype(dtype),
             pairs=_flat_pairs(pairs), pixel_centers=bool(pixel_centers),
             probability=_probability(probability), name=name,
-            **_normalize_attrs(mode, scale, mean, stddev),
+            **check_normalization(mode, scale, mean, stddev),
         )
     )
 

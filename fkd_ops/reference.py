@@ -85,7 +85,8 @@ def _remap_keypoints(keypoints: tf.Tensor, pairs: Sequence[Sequence[int]], x_off
     for left, right in pairs:
         partner[left], partner[right] = right, left
     points = tf.reshape(keypoints, [-1, k, 2])
-    swapped = tf.gather(points, partner, axis=1)
+    # An explicit int32 constant: an empty list (no points) would convert to float.
+    swapped = tf.gather(points, tf.constant(partner, dtype=tf.int32), axis=1)
     x = tf.cast(x_offset, keypoints.dtype) - swapped[..., 0]
     return tf.reshape(tf.stack([x, swapped[..., 1]], axis=-1), tf.shape(keypoints))
 

@@ -62,11 +62,7 @@ void flip_keypoints(const T* in, T* out, int64_t num_points, const bool* flip,
       if (dst != src) std::memcpy(dst, src, static_cast<size_t>(cols) * sizeof(T));
       continue;
     }
-    for (int64_t k = 0; k < num_points; ++k) {
-      const int64_t p = partner[k];
-      dst[2 * p] = x_offset - src[2 * k];
-      dst[2 * p + 1] = src[2 * k + 1];
-    }
+    for (int64_t k = 0; k < num_points; ++k) flip_keypoint(src, dst, k, partner[k], x_offset);
   }
 }
 

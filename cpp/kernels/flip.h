@@ -35,6 +35,15 @@ void flip_rows(const T* in, T* out, const ImageShape& shape, const bool* flip,
 
 // (The fused flip + normalize of images is normalize_rows with a flip vector.)
 
+// Moves point k of a flipped sample to its partner's slot p: x -> x_offset - x.
+// Shared by the CPU and CUDA kernels.
+template <typename T>
+FKD_HOST_DEVICE inline void flip_keypoint(const T* src, T* dst, int64_t k, int64_t p,
+                                          T x_offset) {
+  dst[2 * p] = x_offset - src[2 * k];
+  dst[2 * p + 1] = src[2 * k + 1];
+}
+
 // Keypoints [batch, 2 * num_points] of samples [begin, end). The gradient of the
 // remap is the same remap with x_offset = 0 (x' = -x).
 template <typename T>

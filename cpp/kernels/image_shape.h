@@ -20,6 +20,16 @@ struct ImageShape {
   int64_t size() const { return batch * image_size(); }
 };
 
+// Offset within a row of the value that lands at offset r of the mirrored row:
+// the same channel of pixel column width - 1 - r / channels.
+// I is the index type (32-bit on the GPU's fast paths).
+template <typename I>
+FKD_HOST_DEVICE inline I mirror_offset(I r, I width, I channels) {
+  if (channels == 1) return width - 1 - r;
+  const I w = r / channels;
+  return (width - 1 - w) * channels + (r - w * channels);
+}
+
 // dst[w] = map(src[width - 1 - w]) for each pixel of one row (all channels).
 template <typename In, typename Out, typename Map>
 inline void mirror_row(const In* FKD_RESTRICT src, Out* FKD_RESTRICT dst, int64_t width,

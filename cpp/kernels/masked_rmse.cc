@@ -13,11 +13,7 @@ void masked_rmse_blocks(const T* FKD_RESTRICT predictions, const T* FKD_RESTRICT
     double sum = 0.0;
     int64_t count = 0;
     for (int64_t i = begin; i < end; ++i) {
-      const T t = targets[i];
-      const bool present = t == t;
-      const double d = static_cast<double>(predictions[i]) - static_cast<double>(t);
-      sum += present ? d * d : 0.0;
-      count += present;
+      masked_rmse_accumulate(predictions[i], targets[i], &sum, &count);
     }
     block_sum_sq[b] = sum;
     block_count[b] = count;
@@ -41,14 +37,13 @@ void masked_rmse_grad(const T* FKD_RESTRICT predictions, const T* FKD_RESTRICT t
                       T* FKD_RESTRICT grad_predictions, T* FKD_RESTRICT grad_targets) {
   if (grad_predictions) {
     for (int64_t i = begin; i < end; ++i) {
-      const T t = targets[i];
-      grad_predictions[i] = t == t ? coefficient * (predictions[i] - t) : T(0);
+      grad_predictions[i] = masked_rmse_grad_value(predictions[i], targets[i], coefficient);
     }
   }
   if (grad_targets) {
+    const T negated = -coefficient;
     for (int64_t i = begin; i < end; ++i) {
-      const T t = targets[i];
-      grad_targets[i] = t == t ? -coefficient * (predictions[i] - t) : T(0);
+      grad_targets[i] = masked_rmse_grad_value(predictions[i], targets[i], negated);
     }
   }
 }

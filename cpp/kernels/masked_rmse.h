@@ -27,6 +27,18 @@ void masked_rmse_blocks(const T* predictions, const T* targets, int64_t n,
                         int64_t block_begin, int64_t block_end,
                         double* block_sum_sq, int64_t* block_count);
 
+// Adds one element to a running (sum of squares, count): present when the
+// target is not NaN; the difference is taken in double so float32 sums of
+// thousands of squares keep their digits. Shared by the CPU and CUDA kernels.
+template <typename T>
+FKD_HOST_DEVICE inline void masked_rmse_accumulate(T prediction, T target, double* sum_sq,
+                                                   int64_t* count) {
+  const bool present = target == target;
+  const double d = static_cast<double>(prediction) - static_cast<double>(target);
+  *sum_sq += present ? d * d : 0.0;
+  *count += present;
+}
+
 struct MaskedRmseTotals {
   double loss;
   double sum_sq;
@@ -60,6 +72,13 @@ FKD_HOST_DEVICE inline double masked_rmse_grad_coefficient(double sum_sq, double
     }
   }
   return 2.0 * (grad_loss * dloss_dsum + grad_sum_sq);
+}
+
+// One element of the gradient: coefficient * (p - t) where the target is
+// present, else 0 (the targets' gradient uses -coefficient).
+template <typename T>
+FKD_HOST_DEVICE inline T masked_rmse_grad_value(T prediction, T target, T coefficient) {
+  return target == target ? coefficient * (prediction - target) : T(0);
 }
 
 // Elements [begin, end): grad_predictions and grad_targets (either may be null).

@@ -48,13 +48,7 @@ void image_moments<uint8_t>(const uint8_t* FKD_RESTRICT image, int64_t n, double
     s += v;
     ss += v * v;
   }
-  const double dn = static_cast<double>(n);
-  const double m = static_cast<double>(s) / dn;
-  // s and ss are exact in double below 2^53; the subtraction loses little.
-  const double var =
-      (static_cast<double>(ss) - static_cast<double>(s) * m) / dn;
-  *mean = m;
-  *variance = var > 0.0 ? var : 0.0;
+  moments_from_int_sums(s, ss, n, mean, variance);
 }
 
 template <typename In>
@@ -63,22 +57,13 @@ void normalize_affine_params(const In* images, const ImageShape& shape,
                              int64_t image_end, ImageAffine* per_image) {
   const int64_t n = shape.image_size();
   for (int64_t b = image_begin; b < image_end; ++b) {
-    switch (params.mode) {
-      case NormalizeMode::kScale:
-        per_image[b] = {0.0, params.scale};
-        break;
-      case NormalizeMode::kAffine:
-        per_image[b] = {params.mean, 1.0 / params.stddev};
-        break;
-      case NormalizeMode::kStandardize: {
-        double mean, var;
-        image_moments(images + b * n, n, &mean, &var);
-        const double min_std = n > 0 ? 1.0 / std::sqrt(static_cast<double>(n)) : 1.0;
-        const double std = std::sqrt(var);
-        per_image[b] = {mean, 1.0 / (std >= min_std ? std : min_std)};
-        break;
-      }
+    if (params.mode != NormalizeMode::kStandardize) {
+      per_image[b] = constant_affine(params);
+      continue;
     }
+    double mean, var;
+    image_moments(images + b * n, n, &mean, &var);
+    per_image[b] = standardize_affine(mean, var, n);
   }
 }
 
@@ -92,7 +77,7 @@ void normalize_rows(const In* FKD_RESTRICT in, Out* FKD_RESTRICT out, const Imag
     // Computed in the output precision, as a float pipeline would.
     const Out offset = static_cast<Out>(per_image[b].offset);
     const Out factor = static_cast<Out>(per_image[b].factor);
-    auto map = [offset, factor](In v) { return (static_cast<Out>(v) - offset) * factor; };
+    auto map = [offset, factor](In v) { return normalize_value(v, offset, factor); };
     const In* FKD_RESTRICT src = in + r * row;
     Out* FKD_RESTRICT dst = out + r * row;
     if (flip && flip[b]) {
@@ -112,8 +97,7 @@ void normalize_grad(const Out* FKD_RESTRICT grad, const In* FKD_RESTRICT images,
     const Out* g = grad + b * n;
     In* dx = grad_images + b * n;
     if (params.mode != NormalizeMode::kStandardize) {
-      const double factor =
-          params.mode == NormalizeMode::kScale ? params.scale : 1.0 / params.stddev;
+      const double factor = constant_affine(params).factor;
       for (int64_t i = 0; i < n; ++i) dx[i] = static_cast<In>(static_cast<double>(g[i]) * factor);
       continue;
     }
@@ -121,21 +105,18 @@ void normalize_grad(const Out* FKD_RESTRICT grad, const In* FKD_RESTRICT images,
     const In* x = images + b * n;
     double mean, var;
     image_moments(x, n, &mean, &var);
-    const double min_std = 1.0 / std::sqrt(static_cast<double>(n));
-    const double std = std::sqrt(var);
-    const bool std_active = std >= min_std;  // tf.maximum routes ties to its first input
-    const double factor = 1.0 / (std_active ? std : min_std);
+    const StandardizeScale scale = standardize_scale(var, n);
     double sum_g = 0.0, sum_gy = 0.0;
     for (int64_t i = 0; i < n; ++i) {
       const double gi = static_cast<double>(g[i]);
       sum_g += gi;
-      sum_gy += gi * (static_cast<double>(x[i]) - mean) * factor;
+      sum_gy += standardize_grad_term(gi, static_cast<double>(x[i]), mean, scale.factor);
     }
-    const double mean_g = sum_g / static_cast<double>(n);
-    const double mean_gy = std_active ? sum_gy / static_cast<double>(n) : 0.0;
+    const StandardizeGradMeans means = standardize_grad_means(sum_g, sum_gy, n, scale.std_active);
     for (int64_t i = 0; i < n; ++i) {
-      const double y = (static_cast<double>(x[i]) - mean) * factor;
-      dx[i] = static_cast<In>(factor * (static_cast<double>(g[i]) - mean_g - y * mean_gy));
+      dx[i] = static_cast<In>(standardize_grad_value(static_cast<double>(g[i]),
+                                                     static_cast<double>(x[i]), mean,
+                                                     scale.factor, means));
     }
   }
 }

@@ -9,9 +9,11 @@
 // thread pool can shard either.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/image_shape.h"
+#include "kernels/portability.h"
 
 namespace fkd {
 
@@ -28,6 +30,82 @@ struct ImageAffine {
   double offset;
   double factor;
 };
+
+// ---- Per-value and per-image math shared by the CPU and CUDA kernels.
+
+// The affine map of the scale and affine modes (standardize is per image).
+inline ImageAffine constant_affine(const NormalizeParams& params) {
+  return params.mode == NormalizeMode::kAffine ? ImageAffine{params.mean, 1.0 / params.stddev}
+                                               : ImageAffine{0.0, params.scale};
+}
+
+// One normalized value, computed in the output precision as a float pipeline would.
+template <typename In, typename Out>
+FKD_HOST_DEVICE inline Out normalize_value(In v, Out offset, Out factor) {
+  return (static_cast<Out>(v) - offset) * factor;
+}
+
+// Mean and population variance of n uint8 values from their exact integer sums
+// (s and ss are exact in double below 2^53; the subtraction loses little).
+FKD_HOST_DEVICE inline void moments_from_int_sums(uint64_t s, uint64_t ss, int64_t n,
+                                                  double* mean, double* variance) {
+  if (n == 0) {
+    *mean = 0.0;
+    *variance = 0.0;
+    return;
+  }
+  const double dn = static_cast<double>(n);
+  const double m = static_cast<double>(s) / dn;
+  const double var = (static_cast<double>(ss) - static_cast<double>(s) * m) / dn;
+  *mean = m;
+  *variance = var > 0.0 ? var : 0.0;
+}
+
+// Standardize divides by max(std, 1 / sqrt(N)); std_active says std won (ties
+// go to std, as tf.maximum routes them to its first input), which the gradient needs.
+struct StandardizeScale {
+  double factor;
+  bool std_active;
+};
+
+FKD_HOST_DEVICE inline StandardizeScale standardize_scale(double variance, int64_t n) {
+  const double min_std = n > 0 ? 1.0 / sqrt(static_cast<double>(n)) : 1.0;
+  const double std = sqrt(variance);
+  const bool active = std >= min_std;
+  return {1.0 / (active ? std : min_std), active};
+}
+
+FKD_HOST_DEVICE inline ImageAffine standardize_affine(double mean, double variance, int64_t n) {
+  return {mean, standardize_scale(variance, n).factor};
+}
+
+// Standardize's gradient at one value: factor * (g - m(g) - y * m(g * y)) with
+// y = (x - mean) * factor; the means come from the per-image sums of g and of
+// standardize_grad_term (m(g * y) counts only while std is active).
+FKD_HOST_DEVICE inline double standardize_grad_term(double g, double x, double mean,
+                                                    double factor) {
+  return g * (x - mean) * factor;
+}
+
+struct StandardizeGradMeans {
+  double mean_g;
+  double mean_gy;
+};
+
+FKD_HOST_DEVICE inline StandardizeGradMeans standardize_grad_means(double sum_g, double sum_gy,
+                                                                   int64_t n, bool std_active) {
+  const double dn = static_cast<double>(n);
+  return {sum_g / dn, std_active ? sum_gy / dn : 0.0};
+}
+
+FKD_HOST_DEVICE inline double standardize_grad_value(double g, double x, double mean,
+                                                     double factor,
+                                                     const StandardizeGradMeans& means) {
+  const double y = (x - mean) * factor;
+  return factor * (g - means.mean_g - y * means.mean_gy);
+}
+
+// ---- CPU kernels.
 
 // Mean and population variance of one image's n values, computed exactly for
 // uint8 (integer sums) and in two passes of double for floating input.

@@ -7,6 +7,17 @@
 #define FKD_HOST_DEVICE
 #endif
 
+// Loop unrolling in device code only (the device pass defines __CUDA_ARCH__;
+// host compilers decide for themselves). FKD_UNROLL_4 unrolls a loop of run-time
+// trip count by 4, so four iterations' loads are in flight.
+#if defined(__CUDA_ARCH__)
+#define FKD_UNROLL _Pragma("unroll")
+#define FKD_UNROLL_4 _Pragma("unroll 4")
+#else
+#define FKD_UNROLL
+#define FKD_UNROLL_4
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define FKD_RESTRICT __restrict__
 #else

@@ -227,6 +227,13 @@ void def_masked_rmse(py::module_& m) {
 }  // namespace py_face
 }  // namespace fkd
 
+namespace fkd {
+namespace py_face {
+// _native.gpu_emulation and, when built with CUDA, _native.cuda (gpu_bindings.cc).
+void def_gpu(py::module_& m);
+}  // namespace py_face
+}  // namespace fkd
+
 PYBIND11_MODULE(_native, m) {
   using namespace fkd::py_face;
   m.doc() = "fkd_ops native kernels on numpy arrays (no TensorFlow needed)";
@@ -299,6 +306,8 @@ PYBIND11_MODULE(_native, m) {
       },
       py::arg("images"), py::arg("keypoints"), py::arg("flip"), py::arg("pairs"),
       py::arg("x_offset"));
+
+  fkd::py_face::def_gpu(m);
 
   m.def("flip_decisions", &flip_decisions_np, py::arg("seed0"), py::arg("seed1"),
         py::arg("batch"), py::arg("probability") = 0.5,

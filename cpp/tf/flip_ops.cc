@@ -7,6 +7,7 @@
 #include "kernels/flip.h"
 #include "kernels/normalize.h"
 #include "tf/op_helpers.h"
+#include "tf/validation.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -26,9 +27,7 @@ using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
 // Inputs 0 and 1 are always images and keypoints; input 2 is `flip` (bool [B])
-// or `seed` (int [2]).
-enum class Decisions { kGiven, kSeeded };
-
+// or `seed` (int [2]) (Decisions, in tf/validation.h).
 absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const char* keypoints_name,
                    Decisions decisions) {
   TF_RETURN_IF_ERROR(ImageRank(c, 0, images_name));
@@ -40,6 +39,9 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
   }
   TF_RETURN_IF_ERROR(SameDim(c, 0, 0, images_name, 1, 0, keypoints_name,
                              "images and keypoints must have the same batch size"));
+  // Odd counts, negative and repeated indices show even when the number of
+  // points is not known yet (num_points -1 skips only the upper bound).
+  int64_t num_points = -1;
   if (c->RankKnown(kp) && c->ValueKnown(c->Dim(kp, 1))) {
     const int64_t cols = c->Value(c->Dim(kp, 1));
     if (cols % 2 != 0) {
@@ -48,11 +50,12 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
                                          "point), got shape ",
                                          c->DebugString(kp));
     }
-    std::vector<int64_t> pairs;
-    TF_RETURN_IF_ERROR(c->GetAttr("pairs", &pairs));
-    const std::string bad = check_flip_pairs(pairs.data(), pairs.size(), cols / 2);
-    if (!bad.empty()) return InvalidArg(bad);
+    num_points = cols / 2;
   }
+  std::vector<int64_t> pairs;
+  TF_RETURN_IF_ERROR(c->GetAttr("pairs", &pairs));
+  const std::string bad = check_flip_pairs(pairs.data(), pairs.size(), num_points);
+  if (!bad.empty()) return InvalidArg(bad);
   ShapeHandle third = c->input(2);
   if (decisions == Decisions::kGiven) {
     if (c->RankKnown(third) && c->Rank(third) != 1) {
@@ -60,6 +63,9 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
                                          c->DebugString(third));
     }
     TF_RETURN_IF_ERROR(SameDim(c, 0, 0, images_name, 2, 0, "flip",
+                               "flip needs one decision per sample"));
+    // Also against the keypoints: the images' batch size may be the unknown one.
+    TF_RETURN_IF_ERROR(SameDim(c, 1, 0, keypoints_name, 2, 0, "flip",
                                "flip needs one decision per sample"));
   } else {
     ShapeHandle unused;
@@ -173,82 +179,31 @@ Gradient of FlipHorizontal: the image gradient is mirrored back, the keypoint
 gradient is remapped to the partner slots with its x component negated.
 )doc");
 
-// What a kernel does with the pixels.
-enum class Pixels { kFlip, kFlipNormalize, kFlipGrad };
-
 template <typename In, typename Out, typename K, Pixels kPixels, Decisions kDecisions>
 class FlipOp : public OpKernel {
  public:
   explicit FlipOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("pairs", &pairs_));
-    const std::string bad = check_flip_pairs(pairs_.data(), pairs_.size(), -1);
-    OP_REQUIRES(ctx, bad.empty(), InvalidArg(bad));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("pixel_centers", &pixel_centers_));
-    if (kPixels == Pixels::kFlipNormalize) {
-      OP_REQUIRES_OK(ctx, NormalizeParamsFromAttrs(ctx, &normalize_));
-    }
-    if (kDecisions == Decisions::kSeeded) {
-      float p;
-      OP_REQUIRES_OK(ctx, ctx->GetAttr("probability", &p));
-      OP_REQUIRES(ctx, p >= 0.0f && p <= 1.0f,
-                  InvalidArg("probability must be in [0, 1], got ", p));
-      probability_ = p;
-    }
+    OP_REQUIRES_OK(ctx, ReadFlipAttrs(ctx, kPixels, kDecisions, &attrs_));
   }
 
   void Compute(OpKernelContext* ctx) override {
-    const char* images_name = kPixels == Pixels::kFlipGrad ? "grad_images" : "images";
-    const char* keypoints_name = kPixels == Pixels::kFlipGrad ? "grad_keypoints" : "keypoints";
+    FlipInputs in;
+    OP_REQUIRES_OK(ctx, ValidateFlipInputs(ctx, attrs_, kPixels, kDecisions, &in));
+    const ImageShape& shape = in.shape;
+    const int64_t num_points = in.num_points;
+    const std::vector<int32_t>& partner = in.partner;
     const Tensor& images = ctx->input(0);
     const Tensor& keypoints = ctx->input(1);
-    ImageShape shape;
-    OP_REQUIRES_OK(ctx, ImageShapeOf(images, images_name, &shape));
-    OP_REQUIRES(ctx, keypoints.dims() == 2,
-                InvalidArg(keypoints_name,
-                                            " must have rank 2 [batch, 2 * points], got shape ",
-                                            keypoints.shape().DebugString()));
-    OP_REQUIRES(ctx, keypoints.dim_size(0) == shape.batch,
-                InvalidArg(
-                    "images and keypoints must have the same batch size, got ", images_name,
-                    " ", images.shape().DebugString(), " and ", keypoints_name, " ",
-                    keypoints.shape().DebugString()));
-    const int64_t cols = keypoints.dim_size(1);
-    OP_REQUIRES(ctx, cols % 2 == 0,
-                InvalidArg(keypoints_name,
-                                            " must have an even number of columns (x, y per "
-                                            "point), got shape ",
-                                            keypoints.shape().DebugString()));
-    const int64_t num_points = cols / 2;
-    const std::string bad = check_flip_pairs(pairs_.data(), pairs_.size(), num_points);
-    OP_REQUIRES(ctx, bad.empty(), InvalidArg(bad));
-    std::vector<int32_t> partner(num_points);
-    flip_partners(pairs_.data(), pairs_.size(), num_points, partner.data());
 
     const bool* flip = nullptr;
     if (kDecisions == Decisions::kGiven) {
-      const Tensor& given = ctx->input(2);
-      OP_REQUIRES(ctx, given.dims() == 1 && given.dim_size(0) == shape.batch,
-                  InvalidArg("flip must have shape [", shape.batch,
-                                              "] (one decision per sample), got shape ",
-                                              given.shape().DebugString()));
-      flip = given.flat<bool>().data();
+      flip = ctx->input(2).flat<bool>().data();
     } else {
-      const Tensor& seed = ctx->input(2);
-      OP_REQUIRES(ctx, seed.dims() == 1 && seed.dim_size(0) == 2,
-                  InvalidArg("seed must have shape [2], got shape ",
-                                              seed.shape().DebugString()));
-      int64_t s0, s1;
-      if (seed.dtype() == tf::DT_INT32) {
-        s0 = seed.flat<int32_t>()(0);
-        s1 = seed.flat<int32_t>()(1);
-      } else {
-        s0 = seed.flat<int64_t>()(0);
-        s1 = seed.flat<int64_t>()(1);
-      }
       Tensor* flipped = nullptr;
       OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({shape.batch}), &flipped));
       bool* decisions = flipped->flat<bool>().data();
-      flip_decisions(flip_seed_key(s0, s1), probability_, 0, shape.batch, decisions);
+      flip_decisions(flip_seed_key(in.seed0, in.seed1), attrs_.probability, 0, shape.batch,
+                     decisions);
       flip = decisions;
     }
 
@@ -262,7 +217,7 @@ class FlipOp : public OpKernel {
     if (shape.size() > 0) {
       if constexpr (kPixels == Pixels::kFlipNormalize) {
         std::vector<ImageAffine> per_image(shape.batch);
-        ComputeAffineParams(ctx, x, shape, normalize_, per_image.data());
+        ComputeAffineParams(ctx, x, shape, attrs_.normalize, per_image.data());
         ParallelFor(ctx, shape.rows(), 2 * shape.row_size(), [&](int64_t b, int64_t e) {
           normalize_rows(x, y, shape, per_image.data(), flip, b, e);
         });
@@ -273,19 +228,13 @@ class FlipOp : public OpKernel {
         });
       }
     }
-    // The gradient of x' = W - x is -1: the same remap with offset 0.
-    const K x_offset = kPixels == Pixels::kFlipGrad
-                           ? K(0)
-                           : static_cast<K>(shape.width - (pixel_centers_ ? 1 : 0));
+    const K x_offset = static_cast<K>(FlipXOffset(attrs_, shape, kPixels));
     flip_keypoints(keypoints.flat<K>().data(), out_keypoints->flat<K>().data(), num_points, flip,
                    partner.data(), x_offset, 0, shape.batch);
   }
 
  private:
-  std::vector<int64_t> pairs_;
-  bool pixel_centers_ = false;
-  double probability_ = 0.5;
-  NormalizeParams normalize_;
+  FlipAttrs attrs_;
 };
 
 #define FKD_REGISTER_SAME(T, K)                                                           \

@@ -4,6 +4,7 @@
 
 #include "kernels/masked_rmse.h"
 #include "tf/op_helpers.h"
+#include "tf/validation.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -79,19 +80,6 @@ REGISTER_OP("Fkd>MaskedRmseGrad")
       return absl::OkStatus();
     });
 
-absl::Status ValidatePair(const Tensor& predictions, const Tensor& targets) {
-  if (predictions.dims() < 1) {
-    return InvalidArg("predictions must have rank >= 1, got shape ",
-                                       predictions.shape().DebugString());
-  }
-  if (predictions.shape() != targets.shape()) {
-    return InvalidArg(
-        "predictions and targets must have the same shape, got predictions ",
-        predictions.shape().DebugString(), " and targets ", targets.shape().DebugString());
-  }
-  return absl::OkStatus();
-}
-
 // Cost of one element in cycles, for TF's sharding heuristics.
 constexpr int64_t kElementCost = 4;
 
@@ -105,7 +93,7 @@ class MaskedRmseOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& predictions = ctx->input(0);
     const Tensor& targets = ctx->input(1);
-    OP_REQUIRES_OK(ctx, ValidatePair(predictions, targets));
+    OP_REQUIRES_OK(ctx, ValidateMaskedRmsePair(predictions, targets));
     const int64_t n = predictions.NumElements();
     const int64_t blocks = masked_rmse_num_blocks(n);
     std::vector<double> sums(blocks);
@@ -139,13 +127,10 @@ class MaskedRmseGradOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& predictions = ctx->input(0);
     const Tensor& targets = ctx->input(1);
-    OP_REQUIRES_OK(ctx, ValidatePair(predictions, targets));
-    static const char* kScalars[] = {"sum_sq", "count", "grad_loss", "grad_sum_sq"};
+    OP_REQUIRES_OK(ctx, ValidateMaskedRmsePair(predictions, targets));
+    OP_REQUIRES_OK(ctx, ValidateMaskedRmseGradScalars(ctx));
     double s[4];
-    for (int i = 0; i < 4; ++i) {
-      OP_REQUIRES_OK(ctx, RequireScalar(ctx->input(2 + i), kScalars[i]));
-      s[i] = static_cast<double>(ctx->input(2 + i).scalar<T>()());
-    }
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<double>(ctx->input(2 + i).scalar<T>()());
     const T coefficient =
         static_cast<T>(masked_rmse_grad_coefficient(s[0], s[1], s[2], s[3], squared_));
     Tensor* grad_p = nullptr;

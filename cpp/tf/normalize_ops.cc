@@ -4,6 +4,7 @@
 
 #include "kernels/normalize.h"
 #include "tf/op_helpers.h"
+#include "tf/validation.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -94,11 +95,7 @@ class NormalizeImagesGradOp : public OpKernel {
     const Tensor& grad = ctx->input(0);
     const Tensor& images = ctx->input(1);
     ImageShape shape;
-    OP_REQUIRES_OK(ctx, ImageShapeOf(images, "images", &shape));
-    OP_REQUIRES(ctx, grad.shape() == images.shape(),
-                InvalidArg("grad and images must have the same shape, got ",
-                                            grad.shape().DebugString(), " and ",
-                                            images.shape().DebugString()));
+    OP_REQUIRES_OK(ctx, ValidateNormalizeGrad(grad, images, &shape));
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, images.shape(), &out));
     const Out* g = grad.flat<Out>().data();

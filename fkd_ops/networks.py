@@ -1,0 +1,142 @@
+"""The three networks: no hidden layer, one hidden layer, and a convolutional net.
+
+Each builder returns a compiled Keras model that maps normalized images
+[B, 96, 96, 1] to normalized keypoints [B, 30] ((v - 48) / 48), trained with the
+masked-RMSE loss and reporting the exact RMSE in pixels. Models are compiled
+with XLA off: the custom ops have no XLA kernels, and Keras would turn XLA on
+by itself whenever a GPU is visible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import keras
+
+from fkd_ops.keypoints import IMAGE_SIZE, NUM_COORDINATES
+from fkd_ops.layers import ImageNormalization, TargetsToPixels
+from fkd_ops.losses import MaskedRmseLoss
+from fkd_ops.metrics import MaskedRmseMetric
+
+NETWORK_NAMES: tuple[str, ...] = ("linear", "hidden", "cnn")
+OPTIMIZERS: tuple[str, ...] = ("adam", "nesterov")
+
+
+@dataclass(frozen=True)
+class NetworkOptions:
+    """Choices from the literature (Daniel Nouri's tutorial and what users try)."""
+
+    optimizer: str = "adam"
+    """``adam`` or ``nesterov`` (SGD with Nesterov momentum)."""
+    learning_rate: float = 1e-3
+    final_learning_rate: float | None = None
+    """If set, the learning rate decays linearly to this value over ``decay_steps``."""
+    decay_steps: int = 0
+    momentum: float = 0.9
+    l2: float = 0.0
+    """L2 penalty on every kernel."""
+    dropout: float = 0.0
+    """Rate after each hidden dense layer; the CNN's three conv stages get 1/5, 2/5
+    and 3/5 of it (0.5 gives Nouri's net6: 0.1, 0.2, 0.3, then 0.5)."""
+    hidden_units: int = 100
+    """Width of the ``hidden`` network's one hidden layer."""
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.final_learning_rate is not None and not 0 < self.final_learning_rate:
+            raise ValueError(f"final_learning_rate must be > 0, got {self.final_learning_rate}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if self.hidden_units < 1:
+            raise ValueError(f"hidden_units must be >= 1, got {self.hidden_units}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+
+    def replace(self, **changes) -> NetworkOptions:
+        return dataclasses.replace(self, **changes)
+
+
+def _regularizer(options: NetworkOptions):
+    return keras.regularizers.L2(options.l2) if options.l2 > 0 else None
+
+
+def _dense(units: int, options: NetworkOptions, name: str, activation: str | None = "relu"):
+    return keras.layers.Dense(units, activation=activation, kernel_regularizer=_regularizer(options), name=name)
+
+
+def _body(name: str, x, options: NetworkOptions):
+    if name == "linear":
+        return keras.layers.Flatten(name="flatten")(x)
+    if name == "hidden":
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = _dense(options.hidden_units, options, "hidden")(x)
+        return keras.layers.Dropout(options.dropout, name="dropout")(x) if options.dropout else x
+    # Nouri's net2..net6: 32@3x3, 64@2x2, 128@2x2 (valid padding, ReLU), each
+    # followed by 2x2 max pooling, then two dense layers of 500.
+    for stage, (filters, kernel) in enumerate(((32, 3), (64, 2), (128, 2)), start=1):
+        x = keras.layers.Conv2D(filters, kernel, activation="relu", kernel_regularizer=_regularizer(options),
+                                name=f"conv{stage}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+        if options.dropout:
+            x = keras.layers.Dropout(options.dropout * stage / 5, name=f"dropout{stage}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i in (4, 5):
+        x = _dense(500, options, f"hidden{i}")(x)
+        if options.dropout and i == 4:
+            x = keras.layers.Dropout(options.dropout, name="dropout4")(x)
+    return x
+
+
+def make_optimizer(options: NetworkOptions) -> keras.optimizers.Optimizer:
+    """The optimizer the options describe, with its learning-rate schedule."""
+    rate = options.learning_rate
+    if options.final_learning_rate is not None and options.decay_steps > 0:
+        rate = keras.optimizers.schedules.PolynomialDecay(
+            options.learning_rate, options.decay_steps, end_learning_rate=options.final_learning_rate, power=1.0)
+    if options.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=rate)
+    return keras.optimizers.SGD(learning_rate=rate, momentum=options.momentum, nesterov=True)
+
+
+def compile_network(model: keras.Model, options: NetworkOptions) -> keras.Model:
+    """Compiles with the masked-RMSE loss, the exact pixel RMSE metric and XLA off."""
+    model.compile(optimizer=make_optimizer(options), loss=MaskedRmseLoss(),
+                  metrics=[MaskedRmseMetric(scale=IMAGE_SIZE / 2, name="rmse_px")], jit_compile=False)
+    return model
+
+
+def build_network(name: str, options: NetworkOptions | None = None, *, seed: int | None = None) -> keras.Model:
+    """Builds and compiles one of :data:`NETWORK_NAMES`.
+
+    Args:
+      name: ``linear`` (9216 -> 30), ``hidden`` (9216 -> units -> 30) or ``cnn``.
+      options: optimizer and regularization choices.
+      seed: seeds weight initialization (keras.utils.set_random_seed) when given.
+    """
+    if name not in NETWORK_NAMES:
+        raise ValueError(f"network must be one of {NETWORK_NAMES}, got {name!r}")
+    options = options or NetworkOptions()
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="images")
+    outputs = _dense(NUM_COORDINATES, options, "keypoints", activation=None)(_body(name, inputs, options))
+    return compile_network(keras.Model(inputs, outputs, name=name), options)
+
+
+def build_predictor(network: keras.Model, *, normalization: str = "scale") -> keras.Model:
+    """Wraps a trained network for deployment: raw pixels [B, 96, 96] (uint8 or
+    0..255 floats) in, keypoints in pixels [B, 30] out. The normalization runs
+    through the fkd_ops op inside the model, so a saved predictor needs only
+    ``import fkd_ops`` to reload."""
+    images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype="uint8", name="pixels")
+    x = ImageNormalization(mode=normalization, name="normalize")(images)
+    x = keras.layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1), name="channel")(x)
+    x = network(x)
+    outputs = TargetsToPixels(center=IMAGE_SIZE / 2, scale=IMAGE_SIZE / 2, name="to_pixels")(x)
+    return keras.Model(images, outputs, name=f"{network.name}_predictor")
