@@ -13,6 +13,7 @@
 #include "kernels/flip.h"
 #include "kernels/masked_rmse.h"
 #include "kernels/normalize.h"
+#include "py/kaggle_csv_bindings.h"
 
 namespace py = pybind11;
 
@@ -236,6 +237,7 @@ void def_gpu(py::module_& m);
 PYBIND11_MODULE(_native, m) {
   using namespace fkd::py_face;
   m.doc() = "fkd_ops native kernels on numpy arrays (no TensorFlow needed)";
+  register_kaggle_csv(m);
   def_masked_rmse<float>(m);
   def_masked_rmse<double>(m);
 
