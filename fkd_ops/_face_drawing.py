@@ -65,7 +65,6 @@ class _Window:
     coordinates of its pixel centres; `pixels` is a copy that `commit` writes back."""
 
     def __init__(self, canvas: np.ndarray, centre: np.ndarray, reach: np.ndarray):
-        b = len(centre)
         size = int(np.ceil(2 * float(np.max(reach, initial=1.0)))) + 2
         size = min(size, _CANVAS)
         origin = np.floor(centre).astype(np.int64) - size // 2 + _PAD

@@ -156,7 +156,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     data, source = load_training_set(data_path, seed=seed)
     protocol = args.protocol or config.get("protocol", "masked")
     train_idx, val_idx = split_indices(data.keypoints, protocol, seed=seed,
-                                       validation_number=config.get("validation_number", 0.2))
+                                       validation_fraction=config.get("validation_fraction", 0.2))
     rows = val_idx if args.split == "validation" else np.concatenate([train_idx, val_idx])
     pred = predict_pixels(model, data.images[rows], normalization=config.get("normalization", "scale"))
     report = rmse_report(pred, data.keypoints[rows])

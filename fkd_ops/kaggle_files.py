@@ -14,7 +14,6 @@ import hashlib
 import logging
 import mmap
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fkd_ops.files import atomic_write
 from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_COLUMNS, NUM_COORDINATES
 
 log = logging.getLogger(__name__)
@@ -303,25 +303,6 @@ def read_lookup_table(path: PathLike) -> pd.DataFrame:
 # ---------------------------------------------------------------- writing
 
 
-@contextlib.contextmanager
-def _atomic_text(path: PathLike, newline: str) -> Iterator[Any]:
-    """A text file beside ``path`` that replaces it only when the block
-    succeeds, so a failure never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline=newline) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def submission_values(predictions, image_ids, lookup_table: pd.DataFrame) -> np.ndarray:
     """The Location of each lookup row: the prediction for its ImageId and
     FeatureName, clipped to the image [0, 96]. float64 [len(lookup_table)].
@@ -380,7 +361,7 @@ def write_submission(path: PathLike, predictions, image_ids, lookup_table: pd.Da
     """
     values = submission_values(predictions, image_ids, lookup_table)
     row_ids = lookup_table["RowId"].to_numpy()
-    with _atomic_text(path, newline="\n") as out:
+    with atomic_write(path, "w", encoding="ascii", newline="\n") as out:
         out.write(SUBMISSION_HEADER + "\n")
         out.writelines(f"{r},{v:.6g}\n" for r, v in zip(row_ids.tolist(), values.tolist()))
     return len(values)

@@ -23,9 +23,7 @@ another CPU).
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +33,8 @@ import numpy as np
 
 from fkd_ops import _face_shape_model as model
 from fkd_ops._face_drawing import render_faces
-from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_COLUMNS, KEYPOINT_NAMES, NUM_KEYPOINTS
+from fkd_ops.files import atomic_write
+from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_COLUMNS, NUM_KEYPOINTS
 
 GENERATOR_VERSION = 1
 """Bumped whenever the bytes written for a given seed change (it keys the cache)."""
@@ -265,19 +264,6 @@ def _training_header() -> bytes:
     return ",".join((*KEYPOINT_COLUMNS, "Image")).encode() + _EOL
 
 
-@contextlib.contextmanager
-def _atomic_binary(path: Path) -> Iterator:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _check_count(name: str, n) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
@@ -304,7 +290,7 @@ def write_synthetic_kaggle(directory: str | os.PathLike, *, n_train: int, n_test
                            lookup_table=directory / LOOKUP_FILE, test_keypoints=directory / TEST_KEYPOINTS_FILE)
     total, done = n_train + n_test, 0
 
-    with _atomic_binary(files.training) as out:
+    with atomic_write(files.training, "wb") as out:
         out.write(_training_header())
         jobs = [(seed, chunk, size) for chunk, size in _chunks(n_train)]
         for size, rows in _ordered_map(_training_rows, jobs):
@@ -315,7 +301,7 @@ def write_synthetic_kaggle(directory: str | os.PathLike, *, n_train: int, n_test
 
     lookup_rows: list[bytes] = []
     answers: list[bytes] = []
-    with _atomic_binary(files.test) as out:
+    with atomic_write(files.test, "wb") as out:
         out.write(b"ImageId,Image" + _EOL)
         jobs = [(seed, chunk, size) for chunk, size in _chunks(n_test)]
         for (_, chunk, _), (faces, pixel_rows) in zip(jobs, _ordered_map(_test_rows, jobs)):
@@ -332,10 +318,10 @@ def write_synthetic_kaggle(directory: str | os.PathLike, *, n_train: int, n_test
             if progress:
                 progress(done, total)
 
-    with _atomic_binary(files.lookup_table) as out:
+    with atomic_write(files.lookup_table, "wb") as out:
         out.write(b"RowId,ImageId,FeatureName,Location" + _EOL)
         out.writelines(lookup_rows)
-    with _atomic_binary(files.test_keypoints) as out:
+    with atomic_write(files.test_keypoints, "wb") as out:
         out.write(",".join(("ImageId", *KEYPOINT_COLUMNS)).encode() + _EOL)
         out.writelines(answers)
     return files

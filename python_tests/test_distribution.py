@@ -17,10 +17,13 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _run(script: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-                                                                      **(env or {})})
+def _run(*pieces: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+         cwd: Path | None = None) -> subprocess.Popen:
+    """Runs the script made of ``pieces`` (each dedented) in a fresh interpreter,
+    outside the source tree so the installed fkd_ops is the one imported."""
+    script = "\n".join(textwrap.dedent(p) for p in pieces)
+    return subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
 
 
 def _result(proc: subprocess.Popen, timeout: int = 300) -> dict:
@@ -42,7 +45,7 @@ _DATA = """
 """
 
 
-def test_mirrored_on_two_cpu_devices_matches_one_device():
+def test_mirrored_on_two_cpu_devices_matches_one_device(tmp_path: Path):
     script = """
         import json, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -50,7 +53,7 @@ def test_mirrored_on_two_cpu_devices_matches_one_device():
         import fkd_ops
         from fkd_ops.pipeline import make_dataset
         from fkd_ops.training import make_strategy
-    """ + _DATA + """
+    """, _DATA, """
         reference = fkd_ops.build_network("cnn", seed=3)
         weights = reference.get_weights()
         val = make_dataset(images, keypoints, batch_size=32, training=False)
@@ -66,7 +69,7 @@ def test_mirrored_on_two_cpu_devices_matches_one_device():
         print("RESULT " + json.dumps({"replicas": strategy.num_replicas_in_sync, "one": one, "two": two,
                                       "want": want, "losses": history.history["loss"]}))
     """
-    r = _result(_run(script))
+    r = _result(_run(*script, cwd=tmp_path))
     assert r["replicas"] == 2
     assert r["two"] == pytest.approx(r["one"], rel=1e-5)
     assert r["one"] == pytest.approx(r["want"], rel=1e-5)
@@ -90,7 +93,7 @@ def test_two_workers_train_together_and_agree(tmp_path: Path):
         import json, sys
         from pathlib import Path
         from fkd_ops.training import TrainConfig, train
-    """ + _DATA + """
+    """, _DATA, """
         config = TrainConfig(network="hidden", out=Path(sys.argv[1]), epochs=2, batch_size=16,
                              strategy="multiworker", verbose=0)
         result = train(config, data=data)
@@ -98,12 +101,9 @@ def test_two_workers_train_together_and_agree(tmp_path: Path):
                                       "val": result.metrics["validation_rmse_px"],
                                       "epochs": result.metrics["epochs"]}))
     """
-    procs = []
-    for index in range(2):
-        env = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), str(tmp_path / "run")],
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}))
+    procs = [_run(*script, args=(str(tmp_path / "run"),), cwd=tmp_path,
+                  env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})})
+             for index in range(2)]
     chief, other = (_result(p) for p in procs)
     assert chief["replicas"] == other["replicas"] == 2
     # Same data, same steps, weights kept in sync by all-reduce: the same model.

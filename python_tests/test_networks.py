@@ -79,7 +79,8 @@ def test_saved_models_reload_in_a_fresh_process(tmp_path):
         saved = tf.saved_model.load({str(tmp_path / 'saved_model')!r})
         np.save({str(tmp_path / 'from_saved_model.npy')!r}, saved.serve(tf.constant(pixels)).numpy())
     """)
-    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300)
+    # Run outside the source tree, so the installed fkd_ops is the one imported.
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300, cwd=tmp_path)
     np.testing.assert_array_equal(np.load(tmp_path / "from_keras.npy"), expected)
     np.testing.assert_allclose(np.load(tmp_path / "from_saved_model.npy"), expected, rtol=1e-6, atol=1e-5)
     # The predictor maps raw pixels to pixels: values around the image centre.

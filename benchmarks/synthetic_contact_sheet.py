@@ -1,7 +1,7 @@
 """Draws a contact sheet of synthetic faces with their keypoints, to check by eye
 that each keypoint sits on its feature.
 
-Usage: python tools/synthetic_contact_sheet.py [--n 24] [--seed 0] [--out runs/synthetic_faces.png] [--no-points]
+Usage: python benchmarks/synthetic_contact_sheet.py [--n 24] [--seed 0] [--out runs/synthetic_faces.png] [--no-points]
 """
 
 from __future__ import annotations
