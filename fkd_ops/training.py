@@ -24,7 +24,7 @@ from fkd_ops.files import write_json
 from fkd_ops.kaggle_files import TrainingSet, read_training
 from fkd_ops.multiworker import fit_multiworker
 from fkd_ops.networks import NETWORK_NAMES, NetworkOptions, build_network, build_predictor
-from fkd_ops.pipeline import make_dataset
+from fkd_ops.pipeline import make_dataset, normalize_targets
 from fkd_ops.plots import plot_faces, plot_learning_curves
 from fkd_ops.splits import split_indices
 
@@ -227,8 +227,9 @@ def train(config: TrainConfig, *, resume: bool = False, data: TrainingSet | None
     options = config.options
     if options.final_learning_rate is not None and options.decay_steps == 0:
         options = options.replace(decay_steps=steps_per_epoch * config.epochs)
+    mean_target = np.nan_to_num(np.nanmean(normalize_targets(data.keypoints[train_idx]), axis=0))
     with strategy.scope():
-        model = build_network(config.network, options, seed=config.seed)
+        model = build_network(config.network, options, seed=config.seed, mean_target=mean_target)
 
     train_ds = make_dataset(data.images[train_idx], data.keypoints[train_idx], batch_size=config.batch_size,
                             training=True, seed=config.seed, flip_probability=config.flip_probability,
