@@ -41,18 +41,30 @@ def test_masked_rmse_matches_numpy_on_every_lane_and_block_boundary(n, dtype):
     np.testing.assert_allclose(float(out.loss), expected, rtol=rtol)
 
 
-def test_masked_rmse_sum_has_the_same_bits_whatever_the_sharding():
-    # Blocks are summed in a fixed order: the same input gives the same bits in
-    # eager mode and from a graph whose kernel may run on several threads.
+def test_masked_rmse_has_the_same_bits_whatever_the_sharding():
+    # 600 blocks (19 MB of input) are split over the thread pool by the op
+    # (tf/op_helpers.h: kParallelPassBytes) and run on one thread by the numpy
+    # face: blocks are summed in a fixed order, so the bits agree.
+    from fkd_ops import _native
+
     rng = np.random.default_rng(1)
-    p, t = _rmse_inputs(rng, 40 * BLOCK + 3, np.float32)
+    p, t = _rmse_inputs(rng, 600 * BLOCK + 3, np.float32)
     eager = fkd_ops.masked_rmse(p, t).sum_sq.numpy()
     graph = tf.function(lambda a, b: fkd_ops.masked_rmse(a, b).sum_sq)(p, t).numpy()
-    from fkd_ops import _native  # the numpy face runs the same kernel on one thread
-
     native = _native.masked_rmse(p, t)[1]
     assert eager.tobytes() == graph.tobytes()
     assert np.float32(native).tobytes() == eager.tobytes()
+
+    # The gradient pass over as many elements, sharded the same way.
+    pt, tt = tf.constant(p), tf.constant(t)
+    with tf.GradientTape() as tape:
+        tape.watch(pt)
+        loss = fkd_ops.masked_rmse(pt, tt).loss
+    grad = tape.gradient(loss, pt).numpy()
+    present = ~np.isnan(t)
+    d = np.where(present, p.astype(np.float64) - np.where(present, t, 0), 0.0)
+    want = d / np.sqrt(np.sum(d * d) * present.sum())
+    np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-12)
 
 
 @pytest.mark.parametrize("n", [1, 7, 16, 33, 3840, BLOCK + 5])
@@ -133,11 +145,13 @@ def test_plain_flip_mirrors_every_row_width(dtype, width):
     np.testing.assert_array_equal(got.numpy(), want)
 
 
-def test_random_flip_normalize_large_batch_matches_the_twin():
-    # Large enough to be sharded over the thread pool.
+@pytest.mark.parametrize("batch", [3, 400])
+def test_random_flip_normalize_matches_the_twin_inline_and_sharded(batch):
+    # 400 images move ~18 MB: past tf/op_helpers.h's kParallelPassBytes, so the
+    # pass is split over the thread pool; 3 images run on the calling thread.
     rng = np.random.default_rng(3)
-    x = rng.integers(0, 256, size=(300, 96, 96), dtype=np.uint8)
-    kp = rng.uniform(0, 96, size=(300, 30)).astype(np.float32)
+    x = rng.integers(0, 256, size=(batch, 96, 96), dtype=np.uint8)
+    kp = rng.uniform(0, 96, size=(batch, 30)).astype(np.float32)
     seed = tf.constant([11, 12], tf.int64)
     got = fkd_ops.random_flip_normalize(x, kp, seed)
     want = reference.random_flip_normalize(x, kp, seed)

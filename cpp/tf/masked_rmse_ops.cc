@@ -92,11 +92,6 @@ absl::Status ValidatePair(const Tensor& predictions, const Tensor& targets) {
   return absl::OkStatus();
 }
 
-// Cost of one element in cycles, for TF's sharding heuristics: the vectorized
-// loops take about one cycle per element, so batches below ~100k elements run
-// inline, where waking the pool would cost more than it saves.
-constexpr int64_t kElementCost = 1;
-
 template <typename T>
 class MaskedRmseOp : public OpKernel {
  public:
@@ -114,7 +109,8 @@ class MaskedRmseOp : public OpKernel {
     std::vector<int64_t> counts(blocks);
     const T* p = predictions.flat<T>().data();
     const T* t = targets.flat<T>().data();
-    ParallelFor(ctx, blocks, kElementCost * kMaskedRmseBlock, [&](int64_t b, int64_t e) {
+    // Both passes are memory-bound (vectorized, ~1 cycle per element).
+    ParallelForMemoryBound(ctx, blocks, 2 * sizeof(T) * kMaskedRmseBlock, [&](int64_t b, int64_t e) {
       masked_rmse_blocks(p, t, n, b, e, sums.data(), counts.data());
     });
     const MaskedRmseTotals totals =
@@ -163,7 +159,8 @@ class MaskedRmseGradOp : public OpKernel {
     if (gp == nullptr && gt == nullptr) return;
     const T* p = predictions.flat<T>().data();
     const T* t = targets.flat<T>().data();
-    ParallelFor(ctx, predictions.NumElements(), kElementCost, [&](int64_t b, int64_t e) {
+    const int64_t bytes = (2 + (gp != nullptr) + (gt != nullptr)) * sizeof(T);
+    ParallelForMemoryBound(ctx, predictions.NumElements(), bytes, [&](int64_t b, int64_t e) {
       masked_rmse_grad(p, t, coefficient, b, e, gp, gt);
     });
   }
