@@ -23,6 +23,7 @@ import platform
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,17 +151,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sections: {', '.join(names)}" + (" (quick)" if args.quick else ""), flush=True)
     results: dict[str, dict] = {}
     seconds: dict[str, float] = {}
+    failed = []
     for name in names:
-        module = importlib.import_module(f"benchmarks.{name}{SECTION_SUFFIX}")
         start = time.perf_counter()
-        results[name] = module.run(args.quick)
+        try:
+            module = importlib.import_module(f"benchmarks.{name}{SECTION_SUFFIX}")
+            results[name] = module.run(args.quick)
+        except Exception as exc:  # one broken section must not hide the others' numbers
+            traceback.print_exc()
+            results[name] = {"title": "FAILED", "error": f"{type(exc).__name__}: {exc}"}
+            failed.append(name)
         seconds[name] = time.perf_counter() - start
         print("\n" + render(name, results[name]), flush=True)
     print("\n== targets\n" + summary(results))
     payload = {"quick": args.quick, "machine": machine(), "section_seconds": seconds,
-               "sections": results}
+               "sections": results, "failed": failed}
     write_json(args.json, payload)
     print(f"\nwrote {args.json}")
+    if failed:
+        print(f"failed sections: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -72,6 +72,29 @@ def test_write_json_replaces_the_file_whole(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["b.json"]
 
 
+def test_a_failing_section_is_recorded_and_fails_the_run(tmp_path, monkeypatch, capsys):
+    class Broken:
+        @staticmethod
+        def run(quick):
+            raise RuntimeError("no data here")
+
+    class Fine:
+        @staticmethod
+        def run(quick):
+            return {"title": "Fine", "quick": quick}
+
+    modules = {"benchmarks.masked_rmse_benchmark": Broken, "benchmarks.flip_normalize_benchmark": Fine}
+    monkeypatch.setattr(runner.importlib, "import_module", lambda name: modules[name])
+    out = tmp_path / "r.json"
+    code = runner.main(["--quick", "--only", "masked_rmse", "flip_normalize", "--json", str(out)])
+    assert code == 1
+    report = json.loads(out.read_text())
+    assert report["failed"] == ["masked_rmse"]
+    assert "no data here" in report["sections"]["masked_rmse"]["error"]
+    assert report["sections"]["flip_normalize"] == {"title": "Fine", "quick": True}
+    assert "quick: true" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_quick_run_writes_every_section_with_ratios_and_targets(tmp_path):
     out = tmp_path / "bench.json"
@@ -82,7 +105,7 @@ def test_quick_run_writes_every_section_with_ratios_and_targets(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert report["quick"] is True
+    assert report["quick"] is True and report["failed"] == []
     assert list(report["sections"]) == runner.discover()
     assert "tensorflow" in report["machine"]
     assert "== targets" in proc.stdout
