@@ -67,6 +67,34 @@ def test_masked_rmse_has_the_same_bits_whatever_the_sharding():
     np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-12)
 
 
+def test_masked_rmse_portable_and_avx2_paths_give_the_same_bits(tmp_path):
+    # FKD_OPS_NO_AVX2 forces the portable lanes (kernels/masked_rmse.cc); both
+    # paths sum the same lanes in the same order. (Same bits as each other, not
+    # a check that this CPU has AVX2: on one without, both runs are portable.)
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    p, t = _rmse_inputs(rng, 3 * BLOCK + 21, np.float32)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "t.npy", t)
+    script = (
+        "import sys, numpy as np\n"
+        "from fkd_ops import _native\n"
+        f"p = np.load(r'{tmp_path / 'p.npy'}'); t = np.load(r'{tmp_path / 't.npy'}')\n"
+        "print(np.float32(_native.masked_rmse(p, t)[1]).tobytes().hex())\n"
+    )
+    import os
+
+    sums = []
+    for extra in ({}, {"FKD_OPS_NO_AVX2": "1"}):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             text=True, check=True).stdout.split()[-1]
+        sums.append(out)
+    assert sums[0] == sums[1]
+
+
 @pytest.mark.parametrize("n", [1, 7, 16, 33, 3840, BLOCK + 5])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("wanted", ["predictions", "targets", "both"])
