@@ -33,15 +33,22 @@ def timing_row(case: str, contender: str, timing: Timing, **extra: float) -> dic
     return row
 
 
-def ratio_row(case: str, name: str, value: float, target: float | None = None) -> dict:
-    """A ratio, with the target it must reach (if any) and whether it does."""
+def ratio_row(case: str, name: str, value: float | None, target: float | None = None) -> dict:
+    """A ratio, with the target it must reach (if any) and whether it does.
+    None stands for a ratio that could not be formed (see `ratio`)."""
     return {
         "case": case,
         "name": name,
         "value": value,
         "target": target,
-        "met": None if target is None else bool(value >= target),
+        "met": None if target is None or value is None else bool(value >= target),
     }
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None when the denominator is not positive (a
+    time that vanished into the noise once the floor is subtracted)."""
+    return numerator / denominator if denominator > 0 else None
 
 
 def section(title: str, method: str, timings: list[dict], ratios: list[dict],

@@ -87,3 +87,10 @@ def interleaved(
         q1, med, q3 = _quartiles(values)
         result[name] = Timing(median_s=med, q1_s=q1, q3_s=q3, rounds=len(values))
     return result
+
+
+def net_of_floor(timings: Mapping[str, Timing], floor: str) -> dict[str, float]:
+    """Median seconds per unit minus the floor's (a call that does no work), for
+    every contender but the floor; never below zero."""
+    base = timings[floor].median_s
+    return {n: max(t.median_s - base, 0.0) for n, t in timings.items() if n != floor}

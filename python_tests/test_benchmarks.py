@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import run as runner  # noqa: E402
 from benchmarks.report import ratio_row, section, timing_row  # noqa: E402
-from benchmarks.timing import Timing, interleaved  # noqa: E402
+from benchmarks.timing import Timing, interleaved, net_of_floor  # noqa: E402
 
 
 def test_interleaved_rotates_the_order_and_reports_per_unit():
@@ -36,6 +36,12 @@ def test_interleaved_refuses_no_rounds_or_no_contenders():
         interleaved({"a": lambda: None}, rounds=0)
     with pytest.raises(ValueError, match="contenders"):
         interleaved({}, rounds=1)
+
+
+def test_net_of_floor_subtracts_the_no_work_call_and_never_goes_negative():
+    t = {n: Timing(median_s=m, q1_s=m, q3_s=m, rounds=1) for n, m in
+         {"floor": 2.0, "op": 5.0, "noise": 1.5}.items()}
+    assert net_of_floor(t, "floor") == {"op": 3.0, "noise": 0.0}
 
 
 def test_ratio_rows_say_whether_the_target_is_met():
@@ -114,14 +120,14 @@ def test_quick_run_writes_every_section_with_ratios_and_targets(tmp_path):
     floor = "tf.function call floor (no work)"
     contenders = {"fkd_ops op (graph)", "pure-TF twin (graph)", "pure-TF twin (XLA)"}
     for batch in (128, 4096):
-        for method, extra in (("chained", set()), ("per call", {floor})):
+        for method, extra in (("chained", {floor}), ("per call", {floor})):
             rows = [r for r in rmse["timings"] if r["case"] == f"B={batch}" and r["method"] == method]
             assert {r["contender"] for r in rows} == contenders | extra
     flip = report["sections"]["flip_normalize"]
     contenders = {"fkd_ops fused op (graph)", "pure-TF twin (graph)", "pure-TF twin (XLA)",
                   "numpy copy, same bytes"}
     for batch in (128, 1024):
-        for method, extra in (("chained", set()), ("per call", {floor})):
+        for method, extra in (("chained", {floor}), ("per call", {floor})):
             rows = [r for r in flip["timings"] if r["case"] == f"B={batch}" and r["method"] == method]
             assert {r["contender"] for r in rows} == contenders | extra
             assert all(r["gb_per_s"] > 0 for r in rows if r["contender"] != floor)

@@ -114,7 +114,8 @@ __attribute__((target("avx2"))) void accumulate_lanes_avx2(const float* FKD_REST
 // FKD_OPS_NO_AVX2=1 in the environment forces the portable path, so tests can
 // check that both paths give the same bits on one machine.
 inline bool use_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && std::getenv("FKD_OPS_NO_AVX2") == nullptr;
+  static const bool yes =
+      __builtin_cpu_supports("avx2") && std::getenv("FKD_OPS_NO_AVX2") == nullptr;
   return yes;
 }
 #endif

@@ -54,7 +54,8 @@ inline void ParallelForMemoryBound(tf::OpKernelContext* ctx, int64_t total, int6
     fn(0, total);
     return;
   }
-  pool->ParallelFor(total, tf::thread::ThreadPool::SchedulingParams::Fixed((total + shards - 1) / shards), fn);
+  const int64_t block = (total + shards - 1) / shards;
+  pool->ParallelFor(total, tf::thread::ThreadPool::SchedulingParams::Fixed(block), fn);
 }
 
 // Images are [B, H, W] or [B, H, W, C]; any other rank is an error naming `name`.
