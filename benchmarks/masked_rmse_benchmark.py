@@ -24,9 +24,9 @@ METHOD = (
     "predictions and its own targets, so steps run one after another and nothing is shared "
     "between them; time per call / R (the Python dispatch of a tf.function call, 0.2-1 ms "
     "on a busy 2-core machine, is amortized alike for every contender). 'per call': one "
-    "step per tf.function call, dispatch included. The floor rows are calls with the same arguments doing no work; "
-    "'net of floor' subtracts the floor from a chained call before dividing by R. Targets "
-    "are judged on 'chained' as measured (the floor not subtracted)."
+    "step per tf.function call, dispatch included. The floor rows are calls with the same "
+    "arguments doing no work; 'net of floor' subtracts the floor from a chained call before "
+    "dividing by R. Targets are judged on 'chained' as measured (the floor not subtracted)."
 )
 
 
