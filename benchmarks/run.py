@@ -27,8 +27,10 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
-    sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    # Run as a script: make `benchmarks` importable. Appended, so an installed
+    # fkd_ops (with its compiled libraries) wins over the source folder.
+    sys.path.append(str(ROOT))
 
 SECTION_SUFFIX = "_benchmark"
 SECTION_ORDER = ("masked_rmse", "flip_normalize", "reader", "training")

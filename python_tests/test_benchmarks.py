@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))  # for `benchmarks`; an installed fkd_ops still comes first
 
 from benchmarks import run as runner  # noqa: E402
 from benchmarks.report import ratio_row, section, timing_row  # noqa: E402

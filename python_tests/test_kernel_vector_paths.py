@@ -89,8 +89,9 @@ def test_masked_rmse_portable_and_avx2_paths_give_the_same_bits(tmp_path):
     sums = []
     for extra in ({}, {"FKD_OPS_NO_AVX2": "1"}):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+        # cwd away from the source tree, so the installed package is imported.
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                             text=True, check=True).stdout.split()[-1]
+                             text=True, check=True, cwd=tmp_path).stdout.split()[-1]
         sums.append(out)
     assert sums[0] == sums[1]
 

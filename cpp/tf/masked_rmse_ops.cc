@@ -110,7 +110,8 @@ class MaskedRmseOp : public OpKernel {
     const T* p = predictions.flat<T>().data();
     const T* t = targets.flat<T>().data();
     // Both passes are memory-bound (vectorized, ~1 cycle per element).
-    ParallelForMemoryBound(ctx, blocks, 2 * sizeof(T) * kMaskedRmseBlock, [&](int64_t b, int64_t e) {
+    const int64_t block_bytes = 2 * sizeof(T) * kMaskedRmseBlock;
+    ParallelForMemoryBound(ctx, blocks, block_bytes, [&](int64_t b, int64_t e) {
       masked_rmse_blocks(p, t, n, b, e, sums.data(), counts.data());
     });
     const MaskedRmseTotals totals =
