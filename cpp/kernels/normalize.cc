@@ -67,23 +67,56 @@ void normalize_affine_params(const In* images, const ImageShape& shape,
   }
 }
 
+namespace {
+
+// The element-wise pass, written as plain loops the compiler vectorizes in each
+// clone: the conversion to Out, the subtraction and the product keep their order
+// (no FMA), so every clone gives the same bits. Computed in the output
+// precision, as a float pipeline would.
 template <typename In, typename Out>
-void normalize_rows(const In* FKD_RESTRICT in, Out* FKD_RESTRICT out, const ImageShape& shape,
-                    const ImageAffine* per_image, const bool* flip, int64_t row_begin,
-                    int64_t row_end) {
+inline void affine_span(const In* FKD_RESTRICT src, Out* FKD_RESTRICT dst, int64_t n, Out offset,
+                        Out factor) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = normalize_value(src[i], offset, factor);
+}
+
+// The same, mirrored: dst[i] = map(src[n - 1 - i]) (one channel per pixel). The
+// reversed load vectorizes as a load plus an in-register permutation.
+template <typename In, typename Out>
+inline void affine_span_reversed(const In* FKD_RESTRICT src, Out* FKD_RESTRICT dst, int64_t n,
+                                 Out offset, Out factor) {
+  const In* FKD_RESTRICT last = src + n - 1;
+  for (int64_t i = 0; i < n; ++i) dst[i] = normalize_value(last[-i], offset, factor);
+}
+
+}  // namespace
+
+template <typename In, typename Out>
+FKD_VECTOR_CLONES void normalize_rows(const In* FKD_RESTRICT in, Out* FKD_RESTRICT out,
+                                      const ImageShape& shape, const ImageAffine* per_image,
+                                      const bool* flip, int64_t row_begin, int64_t row_end) {
   const int64_t row = shape.row_size();
-  for (int64_t r = row_begin; r < row_end; ++r) {
+  int64_t r = row_begin;
+  while (r < row_end) {
     const int64_t b = r / shape.height;
-    // Computed in the output precision, as a float pipeline would.
+    // Rows of one image share its map; an unflipped image's rows are contiguous,
+    // so they go through as one span.
+    const int64_t image_end = (b + 1) * shape.height < row_end ? (b + 1) * shape.height : row_end;
     const Out offset = static_cast<Out>(per_image[b].offset);
     const Out factor = static_cast<Out>(per_image[b].factor);
-    auto map = [offset, factor](In v) { return normalize_value(v, offset, factor); };
-    const In* FKD_RESTRICT src = in + r * row;
-    Out* FKD_RESTRICT dst = out + r * row;
     if (flip && flip[b]) {
-      mirror_row(src, dst, shape.width, shape.channels, map);
+      for (; r < image_end; ++r) {
+        const In* src = in + r * row;
+        Out* dst = out + r * row;
+        if (shape.channels == 1) {
+          affine_span_reversed(src, dst, row, offset, factor);
+        } else {
+          mirror_row(src, dst, shape.width, shape.channels,
+                     [offset, factor](In v) { return normalize_value(v, offset, factor); });
+        }
+      }
     } else {
-      for (int64_t i = 0; i < row; ++i) dst[i] = map(src[i]);
+      affine_span(in + r * row, out + r * row, (image_end - r) * row, offset, factor);
+      r = image_end;
     }
   }
 }

@@ -23,3 +23,17 @@
 #else
 #define FKD_RESTRICT
 #endif
+
+// Multiversioned CPU loops: the compiler emits an AVX2 clone beside the portable
+// one and the loader picks by the running CPU (a wheel cannot assume
+// -march=native). The clones compute the same bits: kernels are built with
+// -ffp-contract=off and keep a fixed order of every floating-point sum.
+#if !defined(__CUDACC__) && defined(__x86_64__) && defined(__linux__) && \
+    (defined(__GNUC__) || defined(__clang__)) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define FKD_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef FKD_VECTOR_CLONES
+#define FKD_VECTOR_CLONES
+#endif

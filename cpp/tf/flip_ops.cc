@@ -218,14 +218,14 @@ class FlipOp : public OpKernel {
       if constexpr (kPixels == Pixels::kFlipNormalize) {
         std::vector<ImageAffine> per_image(shape.batch);
         ComputeAffineParams(ctx, x, shape, attrs_.normalize, per_image.data());
-        ParallelFor(ctx, shape.rows(), 2 * shape.row_size(), [&](int64_t b, int64_t e) {
-          normalize_rows(x, y, shape, per_image.data(), flip, b, e);
-        });
+        ParallelForMemoryBound(ctx, shape.rows(), shape.row_size() * (sizeof(In) + sizeof(Out)),
+                               [&](int64_t b, int64_t e) {
+                                 normalize_rows(x, y, shape, per_image.data(), flip, b, e);
+                               });
       } else {
         static_assert(std::is_same<In, Out>::value, "a plain flip keeps the dtype");
-        ParallelFor(ctx, shape.rows(), shape.row_size(), [&](int64_t b, int64_t e) {
-          flip_rows(x, y, shape, flip, b, e);
-        });
+        ParallelForMemoryBound(ctx, shape.rows(), shape.row_size() * 2 * sizeof(In),
+                               [&](int64_t b, int64_t e) { flip_rows(x, y, shape, flip, b, e); });
       }
     }
     const K x_offset = static_cast<K>(FlipXOffset(attrs_, shape, kPixels));

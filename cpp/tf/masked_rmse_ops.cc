@@ -80,8 +80,6 @@ REGISTER_OP("Fkd>MaskedRmseGrad")
       return absl::OkStatus();
     });
 
-// Cost of one element in cycles, for TF's sharding heuristics.
-constexpr int64_t kElementCost = 4;
 
 template <typename T>
 class MaskedRmseOp : public OpKernel {
@@ -100,7 +98,9 @@ class MaskedRmseOp : public OpKernel {
     std::vector<int64_t> counts(blocks);
     const T* p = predictions.flat<T>().data();
     const T* t = targets.flat<T>().data();
-    ParallelFor(ctx, blocks, kElementCost * kMaskedRmseBlock, [&](int64_t b, int64_t e) {
+    // Both passes are memory-bound (vectorized, ~1 cycle per element).
+    const int64_t block_bytes = 2 * sizeof(T) * kMaskedRmseBlock;
+    ParallelForMemoryBound(ctx, blocks, block_bytes, [&](int64_t b, int64_t e) {
       masked_rmse_blocks(p, t, n, b, e, sums.data(), counts.data());
     });
     const MaskedRmseTotals totals =
@@ -133,15 +133,21 @@ class MaskedRmseGradOp : public OpKernel {
     for (int i = 0; i < 4; ++i) s[i] = static_cast<double>(ctx->input(2 + i).scalar<T>()());
     const T coefficient =
         static_cast<T>(masked_rmse_grad_coefficient(s[0], s[1], s[2], s[3], squared_));
-    Tensor* grad_p = nullptr;
-    Tensor* grad_t = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, predictions.shape(), &grad_p));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, targets.shape(), &grad_t));
+    // A training step wants only the predictions' gradient: in a graph the
+    // executor says which outputs have consumers, and only those are computed.
+    T* gp = nullptr;
+    T* gt = nullptr;
+    for (int i = 0; i < 2; ++i) {
+      if (!ctx->output_required(i)) continue;
+      Tensor* out = nullptr;
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(i, predictions.shape(), &out));
+      (i == 0 ? gp : gt) = out->flat<T>().data();
+    }
+    if (gp == nullptr && gt == nullptr) return;
     const T* p = predictions.flat<T>().data();
     const T* t = targets.flat<T>().data();
-    T* gp = grad_p->flat<T>().data();
-    T* gt = grad_t->flat<T>().data();
-    ParallelFor(ctx, predictions.NumElements(), kElementCost, [&](int64_t b, int64_t e) {
+    const int64_t bytes = (2 + (gp != nullptr) + (gt != nullptr)) * sizeof(T);
+    ParallelForMemoryBound(ctx, predictions.NumElements(), bytes, [&](int64_t b, int64_t e) {
       masked_rmse_grad(p, t, coefficient, b, e, gp, gt);
     });
   }

@@ -75,9 +75,10 @@ class NormalizeImagesOp : public OpKernel {
     Out* y = out->flat<Out>().data();
     std::vector<ImageAffine> per_image(shape.batch);
     ComputeAffineParams(ctx, x, shape, params_, per_image.data());
-    ParallelFor(ctx, shape.rows(), 2 * shape.row_size(), [&](int64_t b, int64_t e) {
-      normalize_rows(x, y, shape, per_image.data(), /*flip=*/nullptr, b, e);
-    });
+    ParallelForMemoryBound(ctx, shape.rows(), shape.row_size() * (sizeof(In) + sizeof(Out)),
+                           [&](int64_t b, int64_t e) {
+                             normalize_rows(x, y, shape, per_image.data(), /*flip=*/nullptr, b, e);
+                           });
   }
 
  private:

@@ -3,6 +3,7 @@
 // the argument.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -34,6 +35,27 @@ inline void ParallelFor(tf::OpKernelContext* ctx, int64_t total, int64_t cost_pe
   if (total <= 0) return;
   auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
   pool->ParallelFor(total, tf::thread::ThreadPool::SchedulingParams::Adaptive(cost_per_unit), fn);
+}
+
+// Runs fn(begin, end) over [0, total) for a memory-bound pass that moves about
+// bytes_per_unit bytes per unit. Such a pass gains little from a second core
+// (both share the memory bandwidth) and loses much when a shard waits for a
+// worker that the OS has descheduled, as happens on a busy 2-core machine: it
+// runs on the calling thread unless it moves at least kParallelPassBytes, and
+// then in one contiguous block per thread.
+inline constexpr int64_t kParallelPassBytes = int64_t{16} << 20;
+inline void ParallelForMemoryBound(tf::OpKernelContext* ctx, int64_t total, int64_t bytes_per_unit,
+                                   const std::function<void(int64_t, int64_t)>& fn) {
+  if (total <= 0) return;
+  auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+  const int64_t by_size = total * bytes_per_unit / kParallelPassBytes;
+  const int64_t shards = std::min<int64_t>({by_size, pool->NumThreads(), total});
+  if (shards <= 1) {
+    fn(0, total);
+    return;
+  }
+  const int64_t block = (total + shards - 1) / shards;
+  pool->ParallelFor(total, tf::thread::ThreadPool::SchedulingParams::Fixed(block), fn);
 }
 
 // Images are [B, H, W] or [B, H, W, C]; any other rank is an error naming `name`.
