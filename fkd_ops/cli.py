@@ -60,7 +60,7 @@ def _timestamp() -> str:
 
 # Epochs when --epochs is not given: the built-in main job trains all three
 # networks in a few minutes on two cores.
-DEFAULT_EPOCHS = {"linear": 30, "hidden": 30, "cnn": 12}
+DEFAULT_EPOCHS = {"linear": 15, "hidden": 15, "cnn": 4}
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
                    help="stop when validation RMSE has not improved for PATIENCE epochs (keeps the best weights)")
     t.add_argument("--optimizer", choices=("adam", "nesterov"), default="adam")
-    t.add_argument("--learning-rate", type=_number, default=1e-3)
+    t.add_argument("--learning-rate", type=_number, default=None,
+                   help="initial learning rate (default per network and optimizer, e.g. Adam: 1e-4 for the "
+                        "dense nets, 1e-3 for the CNN)")
     t.add_argument("--final-learning-rate", type=_number, default=None,
                    help="decay the learning rate linearly to this value over the run")
     t.add_argument("--momentum", type=_number, default=0.9, help="Nesterov momentum (default 0.9)")
@@ -302,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        parser.exit(EXIT_USAGE, f"fkd-ops {args.command}: error: {exc}\n")
+        print(f"fkd-ops {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\nfkd-ops {args.command}: interrupted", file=sys.stderr)
         return 130

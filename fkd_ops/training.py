@@ -159,6 +159,9 @@ def _prepare_folder(config: TrainConfig, resume: bool) -> None:
     if resume:
         if not saved.is_file():
             raise TrainingError(f"--resume: {out} holds no run to resume (no {CONFIG_FILE})")
+        if (out / METRICS_FILE).is_file():
+            raise TrainingError(f"--resume: the run in {out} has finished ({METRICS_FILE} is there); "
+                                "start a new run in another --out")
         previous = json.loads(saved.read_text())
         mine = config.identity()
         theirs = {k: previous.get(k) for k in mine}
@@ -261,10 +264,11 @@ def _fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
         keras.callbacks.TensorBoard(str(out / LOG_DIR)),
     ]
     if config.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_rmse_px", patience=config.early_stopping,
-                                                       restore_best_weights=True))
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_rmse_px", mode="min",
+                                                       patience=config.early_stopping, restore_best_weights=True))
+    # The dataset shuffles itself (seeded); Keras' own shuffle does not apply to it.
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
-              verbose=config.verbose)
+              verbose=config.verbose, shuffle=False)
 
 
 def _finish(config: TrainConfig, model: keras.Model, strategy: tf.distribute.Strategy, data: TrainingSet,
