@@ -9,8 +9,10 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,7 +232,9 @@ def train(config: TrainConfig, *, resume: bool = False, data: TrainingSet | None
     options = config.options
     if options.final_learning_rate is not None and options.decay_steps == 0:
         options = options.replace(decay_steps=steps_per_epoch * config.epochs)
-    mean_target = np.nan_to_num(np.nanmean(normalize_targets(data.keypoints[train_idx]), axis=0))
+    with warnings.catch_warnings():  # a coordinate missing from every row has no mean: 0 (the centre)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_target = np.nan_to_num(np.nanmean(normalize_targets(data.keypoints[train_idx]), axis=0))
     with strategy.scope():
         model = build_network(config.network, options, seed=config.seed, mean_target=mean_target)
 
@@ -244,15 +248,17 @@ def train(config: TrainConfig, *, resume: bool = False, data: TrainingSet | None
         opts = tf.data.Options()
         opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(opts), val_ds.with_options(opts)
-
-    if config.strategy == "multiworker":
         fit_multiworker(model, train_ds, val_ds, strategy=strategy, epochs=config.epochs,
                         backup_dir=out / BACKUP_DIR, restore_dir=config.out / BACKUP_DIR, chief=chief,
                         history_file=out / HISTORY_FILE, early_stopping=config.early_stopping,
                         verbose=config.verbose)
     else:
         _fit(model, train_ds, val_ds, config, out)
-    return _finish(config, model, strategy, data, source, train_idx, val_idx, out, chief, started)
+    try:
+        return _finish(config, model, strategy, data, source, train_idx, val_idx, out, chief, started)
+    finally:
+        if not chief:
+            shutil.rmtree(out, ignore_errors=True)
 
 
 def _fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset, config: TrainConfig,
