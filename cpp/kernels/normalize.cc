@@ -1,10 +1,44 @@
 #include "kernels/normalize.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "kernels/portability.h"
 
 namespace fkd {
+
+namespace {
+
+std::string number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", v);
+  return text;
+}
+
+}  // namespace
+
+std::string make_normalize_params(const std::string& mode, double scale, double mean,
+                                  double stddev, NormalizeParams* params) {
+  if (mode == "scale") {
+    params->mode = NormalizeMode::kScale;
+  } else if (mode == "standardize") {
+    params->mode = NormalizeMode::kStandardize;
+  } else if (mode == "affine") {
+    params->mode = NormalizeMode::kAffine;
+  } else {
+    return "mode must be 'scale', 'standardize' or 'affine', got '" + mode + "'";
+  }
+  if (!std::isfinite(scale)) return "scale must be finite, got " + number(scale);
+  if (params->mode == NormalizeMode::kAffine &&
+      (!std::isfinite(mean) || !std::isfinite(stddev) || !(stddev > 0.0))) {
+    return "affine normalization needs a finite mean and a finite stddev > 0, got mean " +
+           number(mean) + " and stddev " + number(stddev);
+  }
+  params->scale = scale;
+  params->mean = mean;
+  params->stddev = stddev;
+  return "";
+}
 namespace {
 
 template <typename In>

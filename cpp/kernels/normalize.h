@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "kernels/image_shape.h"
 #include "kernels/portability.h"
@@ -25,6 +26,12 @@ struct NormalizeParams {
   double mean = 0.0;
   double stddev = 1.0;
 };
+
+// Fills *params from a mode name ("scale", "standardize" or "affine") and its
+// scalars. Returns "" when they are valid, else what is wrong (every face
+// reports this message in its own error type).
+std::string make_normalize_params(const std::string& mode, double scale, double mean,
+                                  double stddev, NormalizeParams* params);
 
 struct ImageAffine {
   double offset;

@@ -98,22 +98,8 @@ ImageShape image_shape_of(const py::array& images, const char* name) {
 NormalizeParams normalize_params(const std::string& mode, double scale, double mean,
                                  double stddev) {
   NormalizeParams p;
-  if (mode == "scale") {
-    p.mode = NormalizeMode::kScale;
-  } else if (mode == "standardize") {
-    p.mode = NormalizeMode::kStandardize;
-  } else if (mode == "affine") {
-    p.mode = NormalizeMode::kAffine;
-    if (!(stddev > 0.0) || !std::isfinite(stddev) || !std::isfinite(mean)) {
-      fail("affine normalization needs a finite mean and a finite stddev > 0, got mean " +
-           std::to_string(mean) + " and stddev " + std::to_string(stddev));
-    }
-  } else {
-    fail("mode must be 'scale', 'standardize' or 'affine', got '" + mode + "'");
-  }
-  p.scale = scale;
-  p.mean = mean;
-  p.stddev = stddev;
+  const std::string bad = make_normalize_params(mode, scale, mean, stddev, &p);
+  if (!bad.empty()) fail(bad);
   return p;
 }
 

@@ -96,21 +96,8 @@ inline absl::Status NormalizeParamsFromAttrs(tf::OpKernelConstruction* ctx,
   TF_RETURN_IF_ERROR(ctx->GetAttr("scale", &scale));
   TF_RETURN_IF_ERROR(ctx->GetAttr("mean", &mean));
   TF_RETURN_IF_ERROR(ctx->GetAttr("stddev", &stddev));
-  params->mode = mode == "standardize" ? NormalizeMode::kStandardize
-                 : mode == "affine"    ? NormalizeMode::kAffine
-                                       : NormalizeMode::kScale;
-  if (!std::isfinite(scale)) {
-    return InvalidArg("scale must be finite, got ", scale);
-  }
-  if (params->mode == NormalizeMode::kAffine &&
-      (!std::isfinite(mean) || !std::isfinite(stddev) || !(stddev > 0.0f))) {
-    return InvalidArg(
-        "affine normalization needs a finite mean and a finite stddev > 0, got mean ", mean,
-        " and stddev ", stddev);
-  }
-  params->scale = scale;
-  params->mean = mean;
-  params->stddev = stddev;
+  const std::string bad = make_normalize_params(mode, scale, mean, stddev, params);
+  if (!bad.empty()) return InvalidArg(bad);
   return absl::OkStatus();
 }
 
