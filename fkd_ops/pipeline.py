@@ -5,6 +5,8 @@ mirrors each face with probability ``flip_probability`` (remapping its keypoints
 and normalizes it in one pass, with stateless seeds drawn from ``seed``, so a run
 is reproducible: each epoch flips differently, and two runs with one seed flip
 alike. Outside training, :func:`fkd_ops.normalize_images` only normalizes.
+``ops=fkd_ops.reference`` builds the same pipeline from the pure-TF twins instead
+(the baseline the training benchmark compares against).
 
 Targets are keypoints scaled to about [-1, 1]: (v - 48) / 48, NaN kept for the
 missing ones (the masked loss ignores them).
@@ -12,11 +14,16 @@ missing ones (the masked loss ignores them).
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import tensorflow as tf
 
+from fkd_ops import ops as fkd_ops_ops
 from fkd_ops.keypoints import IMAGE_SIZE, NUM_COORDINATES
-from fkd_ops.ops import normalize_images, random_flip_normalize
+
+_PIPELINE_OPS = ("random_flip_normalize", "normalize_images")
+"""What make_dataset calls from its ``ops`` module."""
 
 TARGET_CENTER = 48.0
 """Keypoint value that maps to target 0 (the image centre)."""
@@ -48,6 +55,7 @@ def make_dataset(
     flip_probability: float = 0.5,
     normalization: str = "scale",
     shuffle: bool | None = None,
+    ops: ModuleType = fkd_ops_ops,
 ) -> tf.data.Dataset:
     """A dataset of batches ``(images, targets)``, or ``images`` alone when
     ``keypoints`` is None (for prediction).
@@ -62,6 +70,10 @@ def make_dataset(
       flip_probability: chance that a training face is mirrored.
       normalization: one of NORMALIZATIONS.
       shuffle: overrides the default (shuffle when training).
+      ops: where ``random_flip_normalize`` and ``normalize_images`` come from:
+        :mod:`fkd_ops.ops` (the default, the custom ops) or a module with the
+        same signatures and results, such as :mod:`fkd_ops.reference` (the
+        pure-TF twins: the baseline the training benchmark times).
 
     Yields:
       images float32 [B, 96, 96, 1]; targets float32 [B, 30] = (v - 48) / 48.
@@ -88,6 +100,11 @@ def make_dataset(
         raise ValueError(f"flip_probability must be in [0, 1], got {flip_probability!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    missing = [name for name in _PIPELINE_OPS if not callable(getattr(ops, name, None))]
+    if missing:
+        raise TypeError(f"ops must provide {' and '.join(_PIPELINE_OPS)} (like fkd_ops.ops), "
+                        f"{ops!r} lacks {', '.join(missing)}")
+    random_flip_normalize, normalize_images = ops.random_flip_normalize, ops.normalize_images
     shuffle = training if shuffle is None else bool(shuffle)
 
     ds = tf.data.Dataset.from_tensor_slices(images if keypoints is None else (images, keypoints))

@@ -142,3 +142,23 @@ def test_quick_run_writes_every_section_with_ratios_and_targets(tmp_path):
         for r in targeted:
             assert math.isfinite(r["value"]) and r["value"] > 0
             assert r["met"] == (r["value"] >= r["target"])
+
+    training = report["sections"]["training"]
+    assert training["method"]
+    ours, twin = "fkd_ops pipeline + op loss", "pure-TF pipeline + twin loss"
+    for network in ("linear", "hidden", "cnn"):
+        rows = {r["contender"]: r for r in training["timings"] if r["case"] == network}
+        assert set(rows) == {ours, twin}
+        for r in rows.values():
+            assert math.isfinite(r["median_us"]) and r["median_us"] > 0
+            assert r["images_per_s"] == pytest.approx(1e6 / r["median_us"])
+            assert r["images_per_s_q1"] <= r["images_per_s"] <= r["images_per_s_q3"]
+        check = training["checks"][network]
+        assert check["parameters"] > 0 and check["max_abs_weight_diff"] < 1e-4
+    alone = [r for r in training["timings"] if r["case"] == "pipeline alone"]
+    assert {r["contender"] for r in alone} == {"fkd_ops pipeline", "pure-TF pipeline"}
+    targeted = [r for r in training["ratios"] if r["target"] is not None]
+    assert [r["case"] for r in targeted] == ["linear", "hidden", "cnn"]
+    for r in targeted:
+        assert r["target"] == 1.0 and math.isfinite(r["value"]) and r["value"] > 0
+        assert r["met"] == (r["value"] >= r["target"])

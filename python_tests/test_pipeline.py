@@ -116,6 +116,42 @@ def test_shuffle_keeps_pairs_together():
     np.testing.assert_allclose(y, normalize_targets(keypoints[order]), rtol=1e-6)
 
 
+@pytest.mark.parametrize("training, with_keypoints, normalization", [
+    (True, True, "scale"), (True, True, "standardize"), (False, True, "scale"), (False, False, "standardize"),
+])
+def test_pure_tf_twins_build_the_same_batches(training, with_keypoints, normalization):
+    # ops=reference swaps the custom ops for the pure-TF twins and nothing else:
+    # same shuffle, same flips, same values (the training benchmark relies on it).
+    images, keypoints = _data(11)
+    kp = keypoints if with_keypoints else None
+
+    def epochs(ops):
+        ds = make_dataset(images, kp, batch_size=4, training=training, seed=3, normalization=normalization,
+                          **({} if ops is None else {"ops": ops}))
+        return [[tuple(np.atleast_1d(t.numpy()) for t in (b if with_keypoints else (b,))) for b in ds]
+                for _ in range(2)]
+
+    ours, twins = epochs(None), epochs(reference)
+    assert len(ours[0]) == len(twins[0]) == 3
+    for epoch_ours, epoch_twins in zip(ours, twins):
+        for got, want in zip(epoch_twins, epoch_ours):
+            for g, w in zip(got, want):
+                assert g.shape == w.shape
+                np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    if training:  # the two epochs differ, for both alike
+        assert not np.allclose(ours[0][0][0], ours[1][0][0])
+
+
+def test_ops_must_provide_the_pipeline_functions():
+    images, keypoints = _data(2)
+    with pytest.raises(TypeError, match="ops must provide random_flip_normalize and normalize_images"):
+        make_dataset(images, keypoints, batch_size=2, training=True, ops=object())
+    no_flip = type("NoFlip", (), {"normalize_images": staticmethod(reference.normalize_images)})
+    with pytest.raises(TypeError, match="lacks random_flip_normalize"):
+        make_dataset(images, keypoints, batch_size=2, training=False, ops=no_flip)
+
+
 @pytest.mark.parametrize("kwargs, error, words", [
     ({"keypoints": None, "training": True}, ValueError, "training needs keypoints"),
     ({"batch_size": 0}, ValueError, "batch_size must be a positive integer"),
