@@ -33,7 +33,7 @@ TARGET = 1.0  # fkd_ops images/s over pure-TF images/s, for every network
 # Per network: faces per epoch (a multiple of the batch) and timed rounds. One
 # round trains each contender one epoch; the CNN runs about 150 images/s on 2
 # cores, the others 10-30x faster, so they get longer epochs and more rounds.
-FULL = {"linear": (2560, 11), "hidden": (2560, 11), "cnn": (192, 15)}
+FULL = {"linear": (2560, 11), "hidden": (2560, 11), "cnn": (640, 9)}
 FULL_WARMUP = 1
 PIPELINE_ROUNDS = 11
 PIPELINE_CASE = "pipeline alone"
@@ -93,7 +93,7 @@ def _models(name: str, mean_target: np.ndarray):
     ours = build_network(name, seed=SEED, mean_target=mean_target)
     twin = build_network(name, seed=SEED, mean_target=mean_target)
     loss, metric = _twin_loss_and_metric()
-    twin.compile(optimizer=make_optimizer(NetworkOptions()), loss=loss(),
+    twin.compile(optimizer=make_optimizer(NetworkOptions(), name), loss=loss(),
                  metrics=[metric(scale=IMAGE_SIZE / 2, name="rmse_px")], jit_compile=False)
     for a, b in zip(ours.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b, err_msg=f"{name}: initial weights differ")
@@ -119,16 +119,16 @@ def _check_pipelines_agree(images: np.ndarray, keypoints: np.ndarray) -> None:
 def _check_epoch_agrees(name: str, ours, twin, ours_ds, twin_ds) -> dict:
     """Trains both one epoch (untimed: it also traces the train steps) and checks
     that they computed the same thing."""
-    from fkd_ops.networks import NetworkOptions
-
     h_ours = ours.fit(ours_ds, epochs=1, verbose=0, shuffle=False).history
     h_twin = twin.fit(twin_ds, epochs=1, verbose=0, shuffle=False).history
     for key in ("loss", "rmse_px"):
         np.testing.assert_allclose(h_twin[key], h_ours[key], rtol=1e-4, err_msg=f"{name}: {key}")
     # Adam moves a weight by up to about one learning rate a step, whatever the
-    # gradient's size: rounding differences between the op and the twin (and
-    # oneDNN's threaded reductions) must stay well below one step.
-    tolerance = 0.1 * NetworkOptions().learning_rate
+    # gradient's size, so a rounding difference between the op and the twin (or
+    # oneDNN's threaded reductions) can tip a near-zero gradient's step either
+    # way: over an epoch the weights must stay within a tenth of a step per step.
+    steps = int(ours.optimizer.iterations.numpy())
+    tolerance = 0.1 * float(ours.optimizer.learning_rate) * max(steps, 1)
     worst = 0.0
     for a, b in zip(ours.get_weights(), twin.get_weights()):
         np.testing.assert_allclose(b, a, rtol=0, atol=tolerance, err_msg=f"{name}: weights after an epoch")
@@ -198,7 +198,6 @@ def run(quick: bool) -> dict:
                      f"of a pure-TF training epoch's time, the fkd_ops pipeline "
                      f"{alone[OURS].median_s / t[TWIN].median_s:.1%} (a difference of {saved:.1%}, "
                      f"partly hidden by tf.data running beside the training step)")
-        del ours, twin, ours_ds, twin_ds
     return section(
         f"training throughput, batch {BATCH_SIZE}: fkd_ops pipeline + op loss vs pure-TF "
         f"pipeline (twins + tf.image) + twin loss",
