@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,17 +38,18 @@ def usual_user_code(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return keypoints, images.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
 
 
-def _timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
+TARGET = 20.0  # the issue's bar: at least 20x faster than the usual code
+NATIVE = "fkd_ops native reader"
+USUAL = "pandas.read_csv + np.fromstring"
 
 
 def run(quick: bool) -> dict:
-    """Times both readers on a Kaggle-format training.csv; returns the medians
-    (seconds), their ratio and the file's size."""
+    """Times both readers on a Kaggle-format training.csv, interleaved; returns a
+    section result (seconds per read of the whole file, MB/s, their ratio)."""
+    from benchmarks.report import ratio_row, section, timing_row
+    from benchmarks.timing import interleaved
+
     rows = QUICK_ROWS if quick else FULL_ROWS
-    repetitions = 2 if quick else 5
     path = builtin_data(n_train=rows, n_test=0 if quick else 1783, seed=0).training
 
     native = read_training(path)
@@ -58,37 +57,31 @@ def run(quick: bool) -> dict:
     if not (np.array_equal(native.images, images) and np.array_equal(native.keypoints, keypoints, equal_nan=True)):
         raise AssertionError("the two readers disagree")
 
-    native_times, usual_times = [], []
-    for _ in range(repetitions):  # interleaved, so both see the same machine load
-        native_times.append(_timed(read_training, path))
-        usual_times.append(_timed(usual_user_code, path))
-    native_s, usual_s = statistics.median(native_times), statistics.median(usual_times)
+    # The first reads above also warmed the page cache: no untimed round is needed.
+    t = interleaved({NATIVE: lambda: read_training(path), USUAL: lambda: usual_user_code(path)},
+                    rounds=2 if quick else 5, warmup=0)
     size = path.stat().st_size
-    return {
-        "file": str(path),
-        "rows": rows,
-        "bytes": size,
-        "repetitions": repetitions,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "native_s": native_s,
-        "usual_s": usual_s,
-        "native_times_s": native_times,
-        "usual_times_s": usual_times,
-        "native_mb_per_s": size / native_s / 1e6,
-        "speedup": usual_s / native_s,
-    }
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    timings = [timing_row(f"{rows} rows", name, timing, mb_per_s=size / timing.median_s / 1e6)
+               for name, timing in t.items()]
+    ratios = [ratio_row(f"{rows} rows", "usual code / native reader", t[USUAL].median_s / t[NATIVE].median_s,
+                        TARGET)]
+    return section(
+        "reading training.csv: fkd_ops' native reader vs pandas.read_csv + np.fromstring per Image",
+        f"One unit = one read of the whole file ({size / 1e6:.1f} MB, {rows} rows, Kaggle's format, the "
+        f"built-in synthetic training.csv) into keypoints [N, 30] and uint8 images [N, 96, 96]; both outputs "
+        f"checked identical first; interleaved rounds, medians, {cores} cores (the native reader uses them "
+        f"all, pandas one).",
+        timings, ratios, file=str(path), rows=rows, bytes=size)
 
 
 def main() -> int:
+    from benchmarks.run import render
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS} rows, 2 repetitions")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS} rows, 2 rounds")
     args = parser.parse_args()
-    r = run(args.quick)
-    print(f"training.csv with {r['rows']} rows, {r['bytes'] / 1e6:.1f} MB, {r['cores']} cores, "
-          f"median of {r['repetitions']} interleaved runs")
-    print(f"  pandas.read_csv + np.fromstring: {r['usual_s']:8.3f} s")
-    print(f"  fkd_ops native reader:           {r['native_s']:8.3f} s  ({r['native_mb_per_s']:.0f} MB/s)")
-    print(f"  speedup: {r['speedup']:.1f}x")
+    print(render("reader", run(args.quick)))
     return 0
 
 
