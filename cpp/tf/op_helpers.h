@@ -43,7 +43,7 @@ inline void ParallelFor(tf::OpKernelContext* ctx, int64_t total, int64_t cost_pe
 // worker that the OS has descheduled, as happens on a busy 2-core machine: it
 // runs on the calling thread unless it moves at least kParallelPassBytes, and
 // then in one contiguous block per thread.
-inline constexpr int64_t kParallelPassBytes = int64_t{16} << 20;
+inline constexpr int64_t kParallelPassBytes = int64_t{2} << 20;
 inline void ParallelForMemoryBound(tf::OpKernelContext* ctx, int64_t total, int64_t bytes_per_unit,
                                    const std::function<void(int64_t, int64_t)>& fn) {
   if (total <= 0) return;
