@@ -143,6 +143,17 @@ def test_pure_tf_twins_build_the_same_batches(training, with_keypoints, normaliz
         assert not np.allclose(ours[0][0][0], ours[1][0][0])
 
 
+@pytest.mark.parametrize("training, with_keypoints", [(True, True), (False, True), (False, False)])
+def test_autotuner_is_off(training, with_keypoints):
+    """With tf.data's autotuner on, ending an epoch (Keras drops the iterator)
+    waits for the tuner's next wake-up, which comes after ever longer sleeps:
+    seconds lost per epoch. Every dataset make_dataset builds must have it off."""
+    images, keypoints = _data(4)
+    ds = make_dataset(images, keypoints if with_keypoints else None, batch_size=2, training=training)
+    assert ds.options().autotune.enabled is False
+    assert len(_epoch(ds) if with_keypoints else list(ds)) == 2
+
+
 def test_ops_must_provide_the_pipeline_functions():
     images, keypoints = _data(2)
     with pytest.raises(TypeError, match="ops must provide random_flip_normalize and normalize_images"):
