@@ -91,13 +91,9 @@ inline int image_job_threads(const ImageJob<In, Out>& job) {
   return block_threads_for(job.vector_path ? job.image_size / 4 : job.image_size);
 }
 
-// Fills an image job; returns "" or what is wrong. `normalize` null means a
-// plain copy or mirror (In == Out). force_scalar skips the vector path (tests).
-template <typename In, typename Out>
-std::string make_image_job(const In* in, Out* out, const ImageShape& shape,
-                           const NormalizeParams* normalize, const FlipSpec& flip,
-                           const KeypointSpec& keypoints, bool force_scalar,
-                           ImageJob<In, Out>* job) {
+// The limits every GPU image kernel shares: one grid row per image, int32
+// indices within an image. Empty string when the shape fits.
+inline std::string check_gpu_image_shape(const ImageShape& shape) {
   if (shape.batch < 0 || shape.height < 0 || shape.width < 0 || shape.channels < 0) {
     return "image dimensions must be >= 0";
   }
@@ -109,6 +105,18 @@ std::string make_image_job(const In* in, Out* out, const ImageShape& shape,
     return "GPU image kernels take images of at most " + std::to_string(kMaxImageValues) +
            " values, got " + std::to_string(shape.image_size());
   }
+  return "";
+}
+
+// Fills an image job; returns "" or what is wrong. `normalize` null means a
+// plain copy or mirror (In == Out). force_scalar skips the vector path (tests).
+template <typename In, typename Out>
+std::string make_image_job(const In* in, Out* out, const ImageShape& shape,
+                           const NormalizeParams* normalize, const FlipSpec& flip,
+                           const KeypointSpec& keypoints, bool force_scalar,
+                           ImageJob<In, Out>* job) {
+  const std::string bad_shape = check_gpu_image_shape(shape);
+  if (!bad_shape.empty()) return bad_shape;
   if (normalize == nullptr && !std::is_same<In, Out>::value) {
     return "a flip without normalization keeps the image dtype";
   }
@@ -421,17 +429,8 @@ template <typename In, typename Out>
 std::string make_normalize_grad_job(const Out* grad, const In* images, In* out,
                                     const ImageShape& shape, const NormalizeParams& params,
                                     bool force_scalar, NormalizeGradJob<In, Out>* job) {
-  if (shape.batch < 0 || shape.height < 0 || shape.width < 0 || shape.channels < 0) {
-    return "image dimensions must be >= 0";
-  }
-  if (shape.batch > 0x7fffffff) {
-    return "GPU image kernels take at most 2^31 - 1 images per call, got " +
-           std::to_string(shape.batch);
-  }
-  if (shape.image_size() > kMaxImageValues) {
-    return "GPU image kernels take images of at most " + std::to_string(kMaxImageValues) +
-           " values, got " + std::to_string(shape.image_size());
-  }
+  const std::string bad_shape = check_gpu_image_shape(shape);
+  if (!bad_shape.empty()) return bad_shape;
   if (shape.size() > 0 && (grad == nullptr || images == nullptr || out == nullptr)) {
     return "grad, images and the output must not be null";
   }
