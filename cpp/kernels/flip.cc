@@ -4,8 +4,7 @@
 
 namespace fkd {
 
-std::string check_flip_pairs(const int64_t* pairs, int64_t num_pair_entries,
-                             int64_t num_points) {
+std::string check_flip_pairs(const int64_t* pairs, int64_t num_pair_entries, int64_t num_points) {
   if (num_pair_entries % 2 != 0) {
     return "pairs must hold an even number of indices (left, right, left, right, ...), got " +
            std::to_string(num_pair_entries);
@@ -19,8 +18,8 @@ std::string check_flip_pairs(const int64_t* pairs, int64_t num_pair_entries,
     // Pair lists are a few dozen entries: a quadratic scan is cheaper than a set.
     for (int64_t j = 0; j < i; ++j) {
       if (pairs[j] == k) {
-        return "pairs[" + std::to_string(i) + "] = " + std::to_string(k) +
-               " repeats pairs[" + std::to_string(j) + "]: a point can be in one pair only";
+        return "pairs[" + std::to_string(i) + "] = " + std::to_string(k) + " repeats pairs[" +
+               std::to_string(j) + "]: a point can be in one pair only";
       }
     }
   }
@@ -76,8 +75,8 @@ void flip_decisions(uint64_t key, double probability, int64_t begin, int64_t end
   for (int64_t i = begin; i < end; ++i) out[i] = flip_decision(key, i, probability);
 }
 
-template void flip_rows<uint8_t>(const uint8_t*, uint8_t*, const ImageShape&, const bool*,
-                                 int64_t, int64_t);
+template void flip_rows<uint8_t>(const uint8_t*, uint8_t*, const ImageShape&, const bool*, int64_t,
+                                 int64_t);
 template void flip_rows<float>(const float*, float*, const ImageShape&, const bool*, int64_t,
                                int64_t);
 template void flip_rows<double>(const double*, double*, const ImageShape&, const bool*, int64_t,
@@ -85,7 +84,7 @@ template void flip_rows<double>(const double*, double*, const ImageShape&, const
 
 template void flip_keypoints<float>(const float*, float*, int64_t, const bool*, const int32_t*,
                                     float, int64_t, int64_t);
-template void flip_keypoints<double>(const double*, double*, int64_t, const bool*,
-                                     const int32_t*, double, int64_t, int64_t);
+template void flip_keypoints<double>(const double*, double*, int64_t, const bool*, const int32_t*,
+                                     double, int64_t, int64_t);
 
 }  // namespace fkd

@@ -19,8 +19,7 @@ namespace fkd {
 // Checks left/right pairs flattened as [l0, r0, l1, r1, ...]: an even count,
 // every index >= 0 and below num_points (skipped when num_points < 0, i.e. not yet
 // known), none used twice. Returns "" when valid, else what is wrong.
-std::string check_flip_pairs(const int64_t* pairs, int64_t num_pair_entries,
-                             int64_t num_points);
+std::string check_flip_pairs(const int64_t* pairs, int64_t num_pair_entries, int64_t num_points);
 
 // partner[k] for k in [0, num_points): the point k swaps with (k when unpaired).
 // The pairs must have passed check_flip_pairs.
@@ -30,16 +29,15 @@ void flip_partners(const int64_t* pairs, int64_t num_pair_entries, int64_t num_p
 // Mirrors rows [row_begin, row_end) of flipped images and copies the others.
 // flip holds one decision per image.
 template <typename T>
-void flip_rows(const T* in, T* out, const ImageShape& shape, const bool* flip,
-               int64_t row_begin, int64_t row_end);
+void flip_rows(const T* in, T* out, const ImageShape& shape, const bool* flip, int64_t row_begin,
+               int64_t row_end);
 
 // (The fused flip + normalize of images is normalize_rows with a flip vector.)
 
 // Moves point k of a flipped sample to its partner's slot p: x -> x_offset - x.
 // Shared by the CPU and CUDA kernels.
 template <typename T>
-FKD_HOST_DEVICE inline void flip_keypoint(const T* src, T* dst, int64_t k, int64_t p,
-                                          T x_offset) {
+FKD_HOST_DEVICE inline void flip_keypoint(const T* src, T* dst, int64_t k, int64_t p, T x_offset) {
   dst[2 * p] = x_offset - src[2 * k];
   dst[2 * p + 1] = src[2 * k + 1];
 }

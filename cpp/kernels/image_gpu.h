@@ -344,11 +344,11 @@ FKD_HOST_DEVICE inline IntSums partial_int_sums(const uint8_t* x, int32_t n, boo
 // Mean and population variance of one image: exact integer sums for uint8, two
 // passes in double otherwise (as the CPU kernel).
 template <typename In, typename Block>
-FKD_HOST_DEVICE inline void image_moments_block(const In* x, int32_t n, bool vec,
-                                                const Block& blk, double* mean,
-                                                double* variance) {
+FKD_HOST_DEVICE inline void image_moments_block(const In* x, int32_t n, bool vec, const Block& blk,
+                                                double* mean, double* variance) {
   if constexpr (std::is_same<In, uint8_t>::value) {
-    const IntSums s = blk.sum([&](int tid) { return partial_int_sums(x, n, vec, tid, blk.size()); });
+    const IntSums s =
+        blk.sum([&](int tid) { return partial_int_sums(x, n, vec, tid, blk.size()); });
     moments_from_int_sums(s.first, s.second, n, mean, variance);
   } else {
     const double s = blk.sum([&](int tid) { return partial_sum(x, n, vec, tid, blk.size()); });
@@ -378,8 +378,8 @@ FKD_HOST_DEVICE inline void run_image_block(const ImageJob<In, Out>& job, int64_
                     static_cast<float>(job.x_offset), flip, blk);
   } else if (job.keypoint_type == KeypointType::kDouble) {
     remap_keypoints(static_cast<const double*>(job.keypoints) + b * cols,
-                    static_cast<double*>(job.out_keypoints) + b * cols, job.partner,
-                    job.num_points, job.x_offset, flip, blk);
+                    static_cast<double*>(job.out_keypoints) + b * cols, job.partner, job.num_points,
+                    job.x_offset, flip, blk);
   }
   if (!job.normalize) {
     if (flip) {

@@ -13,7 +13,8 @@ namespace gpu {
 // __grid_constant__: the job (with its keypoint partner table) is read in place
 // from the kernel's parameters, indexed at run time, never copied per thread.
 template <typename In, typename Out>
-__global__ void __launch_bounds__(1024) image_kernel(const __grid_constant__ ImageJob<In, Out> job) {
+__global__ void __launch_bounds__(1024)
+    image_kernel(const __grid_constant__ ImageJob<In, Out> job) {
   run_image_block(job, static_cast<int64_t>(blockIdx.x), DeviceBlock{});
 }
 

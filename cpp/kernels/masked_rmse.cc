@@ -170,9 +170,8 @@ MaskedRmseTotals masked_rmse_combine(const double* block_sum_sq, const int64_t* 
 
 template <typename T>
 FKD_VECTOR_CLONES void masked_rmse_grad(const T* FKD_RESTRICT predictions,
-                                        const T* FKD_RESTRICT targets, T coefficient,
-                                        int64_t begin, int64_t end,
-                                        T* FKD_RESTRICT grad_predictions,
+                                        const T* FKD_RESTRICT targets, T coefficient, int64_t begin,
+                                        int64_t end, T* FKD_RESTRICT grad_predictions,
                                         T* FKD_RESTRICT grad_targets) {
   // One pass for whichever outputs are wanted; selects, not branches, per element.
   // masked_rmse_grad_value is the GPU kernels' per-element rule too.
@@ -180,7 +179,8 @@ FKD_VECTOR_CLONES void masked_rmse_grad(const T* FKD_RESTRICT predictions,
   if (grad_predictions && grad_targets) {
     for (int64_t i = begin; i < end; ++i) {
       grad_predictions[i] = masked_rmse_grad_value(predictions[i], targets[i], coefficient);
-      grad_targets[i] = masked_rmse_grad_value(predictions[i], targets[i], negated);  // +0 where missing
+      grad_targets[i] =
+          masked_rmse_grad_value(predictions[i], targets[i], negated);  // +0 where missing
     }
   } else if (grad_predictions) {
     for (int64_t i = begin; i < end; ++i) {
@@ -193,9 +193,9 @@ FKD_VECTOR_CLONES void masked_rmse_grad(const T* FKD_RESTRICT predictions,
   }
 }
 
-#define FKD_INSTANTIATE(T)                                                              \
-  template void masked_rmse_blocks<T>(const T*, const T*, int64_t, int64_t, int64_t,      \
-                                      double*, int64_t*);                                \
+#define FKD_INSTANTIATE(T)                                                                    \
+  template void masked_rmse_blocks<T>(const T*, const T*, int64_t, int64_t, int64_t, double*, \
+                                      int64_t*);                                              \
   template void masked_rmse_grad<T>(const T*, const T*, T, int64_t, int64_t, T*, T*);
 FKD_INSTANTIATE(float)
 FKD_INSTANTIATE(double)

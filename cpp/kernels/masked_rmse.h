@@ -23,9 +23,8 @@ inline int64_t masked_rmse_num_blocks(int64_t n) {
 // Partial sums of blocks [block_begin, block_end) of n elements; writes
 // block_sum_sq[b] and block_count[b] for each block b in the range.
 template <typename T>
-void masked_rmse_blocks(const T* predictions, const T* targets, int64_t n,
-                        int64_t block_begin, int64_t block_end,
-                        double* block_sum_sq, int64_t* block_count);
+void masked_rmse_blocks(const T* predictions, const T* targets, int64_t n, int64_t block_begin,
+                        int64_t block_end, double* block_sum_sq, int64_t* block_count);
 
 // Adds one element to a running (sum of squares, count): present when the
 // target is not NaN; the difference is taken in double so float32 sums of
@@ -61,8 +60,8 @@ MaskedRmseTotals masked_rmse_combine(const double* block_sum_sq, const int64_t* 
 // upstream gradients of loss and sum_sq (count is piecewise constant). It is 0
 // when count == 0 or the loss is 0, so those cases never produce NaN.
 FKD_HOST_DEVICE inline double masked_rmse_grad_coefficient(double sum_sq, double count,
-                                                           double grad_loss,
-                                                           double grad_sum_sq, bool squared) {
+                                                           double grad_loss, double grad_sum_sq,
+                                                           bool squared) {
   double dloss_dsum = 0.0;
   if (count > 0) {
     if (squared) {

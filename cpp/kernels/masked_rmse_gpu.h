@@ -119,7 +119,8 @@ FKD_HOST_DEVICE inline void run_masked_rmse_partials(const MaskedRmseJob<T>& job
     int64_t count = 0;
     FKD_UNROLL
     for (int u = 0; u < kMaskedRmseItems; ++u) {
-      if (begin + u * kMaskedRmseThreads + tid < end) masked_rmse_accumulate(p[u], t[u], &sum, &count);
+      if (begin + u * kMaskedRmseThreads + tid < end)
+        masked_rmse_accumulate(p[u], t[u], &sum, &count);
     }
     return MaskedRmsePartial{sum, count};
   });

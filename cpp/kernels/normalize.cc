@@ -17,8 +17,8 @@ std::string number(double v) {
 
 }  // namespace
 
-std::string make_normalize_params(const std::string& mode, double scale, double mean,
-                                  double stddev, NormalizeParams* params) {
+std::string make_normalize_params(const std::string& mode, double scale, double mean, double stddev,
+                                  NormalizeParams* params) {
   if (mode == "scale") {
     params->mode = NormalizeMode::kScale;
   } else if (mode == "standardize") {
@@ -87,8 +87,8 @@ void image_moments<uint8_t>(const uint8_t* FKD_RESTRICT image, int64_t n, double
 
 template <typename In>
 void normalize_affine_params(const In* images, const ImageShape& shape,
-                             const NormalizeParams& params, int64_t image_begin,
-                             int64_t image_end, ImageAffine* per_image) {
+                             const NormalizeParams& params, int64_t image_begin, int64_t image_end,
+                             ImageAffine* per_image) {
   const int64_t n = shape.image_size();
   for (int64_t b = image_begin; b < image_end; ++b) {
     if (params.mode != NormalizeMode::kStandardize) {
@@ -157,8 +157,8 @@ FKD_VECTOR_CLONES void normalize_rows(const In* FKD_RESTRICT in, Out* FKD_RESTRI
 
 template <typename In, typename Out>
 void normalize_grad(const Out* FKD_RESTRICT grad, const In* FKD_RESTRICT images,
-                    const ImageShape& shape, const NormalizeParams& params,
-                    int64_t image_begin, int64_t image_end, In* FKD_RESTRICT grad_images) {
+                    const ImageShape& shape, const NormalizeParams& params, int64_t image_begin,
+                    int64_t image_end, In* FKD_RESTRICT grad_images) {
   const int64_t n = shape.image_size();
   for (int64_t b = image_begin; b < image_end; ++b) {
     const Out* g = grad + b * n;
@@ -181,25 +181,23 @@ void normalize_grad(const Out* FKD_RESTRICT grad, const In* FKD_RESTRICT images,
     }
     const StandardizeGradMeans means = standardize_grad_means(sum_g, sum_gy, n, scale.std_active);
     for (int64_t i = 0; i < n; ++i) {
-      dx[i] = static_cast<In>(standardize_grad_value(static_cast<double>(g[i]),
-                                                     static_cast<double>(x[i]), mean,
-                                                     scale.factor, means));
+      dx[i] = static_cast<In>(standardize_grad_value(
+          static_cast<double>(g[i]), static_cast<double>(x[i]), mean, scale.factor, means));
     }
   }
 }
 
-#define FKD_INSTANTIATE_IN(In)                                                         \
-  template void image_moments<In>(const In*, int64_t, double*, double*);               \
-  template void normalize_affine_params<In>(const In*, const ImageShape&,              \
-                                            const NormalizeParams&, int64_t, int64_t,  \
-                                            ImageAffine*);
+#define FKD_INSTANTIATE_IN(In)                                                                    \
+  template void image_moments<In>(const In*, int64_t, double*, double*);                          \
+  template void normalize_affine_params<In>(const In*, const ImageShape&, const NormalizeParams&, \
+                                            int64_t, int64_t, ImageAffine*);
 FKD_INSTANTIATE_IN(uint8_t)
 FKD_INSTANTIATE_IN(float)
 FKD_INSTANTIATE_IN(double)
 
-#define FKD_INSTANTIATE_ROWS(In, Out)                                                  \
-  template void normalize_rows<In, Out>(const In*, Out*, const ImageShape&,            \
-                                        const ImageAffine*, const bool*, int64_t, int64_t);
+#define FKD_INSTANTIATE_ROWS(In, Out)                                                           \
+  template void normalize_rows<In, Out>(const In*, Out*, const ImageShape&, const ImageAffine*, \
+                                        const bool*, int64_t, int64_t);
 FKD_INSTANTIATE_ROWS(uint8_t, float)
 FKD_INSTANTIATE_ROWS(uint8_t, double)
 FKD_INSTANTIATE_ROWS(float, float)
@@ -207,8 +205,8 @@ FKD_INSTANTIATE_ROWS(float, double)
 FKD_INSTANTIATE_ROWS(double, float)
 FKD_INSTANTIATE_ROWS(double, double)
 
-#define FKD_INSTANTIATE_GRAD(In, Out)                                                  \
-  template void normalize_grad<In, Out>(const Out*, const In*, const ImageShape&,      \
+#define FKD_INSTANTIATE_GRAD(In, Out)                                             \
+  template void normalize_grad<In, Out>(const Out*, const In*, const ImageShape&, \
                                         const NormalizeParams&, int64_t, int64_t, In*);
 FKD_INSTANTIATE_GRAD(float, float)
 FKD_INSTANTIATE_GRAD(float, double)

@@ -30,8 +30,8 @@ struct NormalizeParams {
 // Fills *params from a mode name ("scale", "standardize" or "affine") and its
 // scalars. Returns "" when they are valid, else what is wrong (every face
 // reports this message in its own error type).
-std::string make_normalize_params(const std::string& mode, double scale, double mean,
-                                  double stddev, NormalizeParams* params);
+std::string make_normalize_params(const std::string& mode, double scale, double mean, double stddev,
+                                  NormalizeParams* params);
 
 struct ImageAffine {
   double offset;
@@ -54,8 +54,8 @@ FKD_HOST_DEVICE inline Out normalize_value(In v, Out offset, Out factor) {
 
 // Mean and population variance of n uint8 values from their exact integer sums
 // (s and ss are exact in double below 2^53; the subtraction loses little).
-FKD_HOST_DEVICE inline void moments_from_int_sums(uint64_t s, uint64_t ss, int64_t n,
-                                                  double* mean, double* variance) {
+FKD_HOST_DEVICE inline void moments_from_int_sums(uint64_t s, uint64_t ss, int64_t n, double* mean,
+                                                  double* variance) {
   if (n == 0) {
     *mean = 0.0;
     *variance = 0.0;
@@ -105,8 +105,7 @@ FKD_HOST_DEVICE inline StandardizeGradMeans standardize_grad_means(double sum_g,
   return {sum_g / dn, std_active ? sum_gy / dn : 0.0};
 }
 
-FKD_HOST_DEVICE inline double standardize_grad_value(double g, double x, double mean,
-                                                     double factor,
+FKD_HOST_DEVICE inline double standardize_grad_value(double g, double x, double mean, double factor,
                                                      const StandardizeGradMeans& means) {
   const double y = (x - mean) * factor;
   return factor * (g - means.mean_g - y * means.mean_gy);
@@ -122,17 +121,16 @@ void image_moments(const In* image, int64_t n, double* mean, double* variance);
 // Per-image maps for images [image_begin, image_end).
 template <typename In>
 void normalize_affine_params(const In* images, const ImageShape& shape,
-                             const NormalizeParams& params, int64_t image_begin,
-                             int64_t image_end, ImageAffine* per_image);
+                             const NormalizeParams& params, int64_t image_begin, int64_t image_end,
+                             ImageAffine* per_image);
 
 // y = (x - offset) * factor for rows [row_begin, row_end) of the batch, where a row
 // is one image line of width * channels values; per_image is indexed by image.
 // Where flip (one decision per image, may be null) says so, the row is also
 // mirrored: this is the fused uint8 -> flip -> float path of the input pipeline.
 template <typename In, typename Out>
-void normalize_rows(const In* in, Out* out, const ImageShape& shape,
-                    const ImageAffine* per_image, const bool* flip, int64_t row_begin,
-                    int64_t row_end);
+void normalize_rows(const In* in, Out* out, const ImageShape& shape, const ImageAffine* per_image,
+                    const bool* flip, int64_t row_begin, int64_t row_end);
 
 // Gradient with respect to floating input images [image_begin, image_end), given
 // the gradient of the normalized output. For standardize, with y the output and

@@ -4,7 +4,7 @@
 namespace fkd {
 namespace gpu {
 
-#define FKD_INSTANTIATE_GRAD(In, Out)                                                      \
+#define FKD_INSTANTIATE_GRAD(In, Out)                                                     \
   template GpuStatus launch_normalize_grad_job<In, Out>(const NormalizeGradJob<In, Out>&, \
                                                         GpuStream);
 FKD_INSTANTIATE_GRAD(float, float)

@@ -129,7 +129,8 @@ Dtype parse_dtype(const std::string& name, const char* argument) {
 
 Dtype parse_float_dtype(const std::string& name, const char* argument) {
   const Dtype d = parse_dtype(name, argument);
-  if (d == Dtype::kUint8) fail(std::string(argument) + " must be 'float32' or 'float64', got 'uint8'");
+  if (d == Dtype::kUint8)
+    fail(std::string(argument) + " must be 'float32' or 'float64', got 'uint8'");
   return d;
 }
 
@@ -166,9 +167,8 @@ void masked_rmse(const std::string& dtype, uintptr_t predictions, uintptr_t targ
     using T = decltype(zero);
     MaskedRmseJob<T> job;
     require(gpu::make_masked_rmse_job(as_ptr<const T>(predictions), as_ptr<const T>(targets), n,
-                                      squared, as_ptr<T>(loss), as_ptr<T>(sum_sq),
-                                      as_ptr<T>(count), as_ptr<void>(workspace), workspace_bytes,
-                                      &job));
+                                      squared, as_ptr<T>(loss), as_ptr<T>(sum_sq), as_ptr<T>(count),
+                                      as_ptr<void>(workspace), workspace_bytes, &job));
     run<Runner>(job, stream, "masked_rmse");
   };
   if (parse_float_dtype(dtype, "dtype") == Dtype::kFloat32) {
@@ -179,10 +179,10 @@ void masked_rmse(const std::string& dtype, uintptr_t predictions, uintptr_t targ
 }
 
 template <typename Runner>
-void masked_rmse_grad(const std::string& dtype, uintptr_t predictions, uintptr_t targets,
-                      int64_t n, uintptr_t sum_sq, uintptr_t count, uintptr_t grad_loss,
-                      uintptr_t grad_sum_sq, uintptr_t grad_predictions, uintptr_t grad_targets,
-                      bool squared, uintptr_t stream) {
+void masked_rmse_grad(const std::string& dtype, uintptr_t predictions, uintptr_t targets, int64_t n,
+                      uintptr_t sum_sq, uintptr_t count, uintptr_t grad_loss, uintptr_t grad_sum_sq,
+                      uintptr_t grad_predictions, uintptr_t grad_targets, bool squared,
+                      uintptr_t stream) {
   require_size(n, "n");
   auto go = [&](auto zero) {
     using T = decltype(zero);
@@ -239,9 +239,9 @@ void images(const std::string& in_dtype, const std::string& out_dtype, uintptr_t
             uintptr_t out, const std::tuple<int64_t, int64_t, int64_t, int64_t>& shape_tuple,
             bool normalize, const std::string& mode, double scale, double mean, double stddev,
             const std::string& keypoint_dtype, uintptr_t keypoints, uintptr_t out_keypoints,
-            int64_t num_points, const std::vector<int64_t>& pairs, double x_offset,
-            uintptr_t flip, bool seeded, int64_t seed0, int64_t seed1, double probability,
-            uintptr_t flipped, bool force_scalar, uintptr_t stream) {
+            int64_t num_points, const std::vector<int64_t>& pairs, double x_offset, uintptr_t flip,
+            bool seeded, int64_t seed0, int64_t seed1, double probability, uintptr_t flipped,
+            bool force_scalar, uintptr_t stream) {
   const ImageShape shape = parse_shape(shape_tuple);
   const Dtype in = parse_dtype(in_dtype, "in_dtype");
   const Dtype outd = parse_dtype(out_dtype, "out_dtype");
@@ -315,8 +315,8 @@ void normalize_images_grad(const std::string& in_dtype, const std::string& out_d
 }
 
 template <typename Runner>
-void flip_decisions(int64_t seed0, int64_t seed1, int64_t batch, double probability,
-                    uintptr_t out, uintptr_t stream) {
+void flip_decisions(int64_t seed0, int64_t seed1, int64_t batch, double probability, uintptr_t out,
+                    uintptr_t stream) {
   gpu::DecisionsJob job;
   require(gpu::make_decisions_job(seed0, seed1, batch, probability, as_ptr<bool>(out), &job));
   run<Runner>(job, stream, "flip_decisions");
@@ -325,10 +325,13 @@ void flip_decisions(int64_t seed0, int64_t seed1, int64_t batch, double probabil
 template <typename Runner>
 void def_pointer_api(py::module_& m) {
   m.attr("max_flip_points") = gpu::kMaxFlipPoints;
-  m.def("masked_rmse_workspace_bytes", [](int64_t n) {
-    require_size(n, "n");
-    return gpu::masked_rmse_gpu_workspace_bytes(n);
-  }, py::arg("n"), "Bytes of device workspace masked_rmse needs for n elements.");
+  m.def(
+      "masked_rmse_workspace_bytes",
+      [](int64_t n) {
+        require_size(n, "n");
+        return gpu::masked_rmse_gpu_workspace_bytes(n);
+      },
+      py::arg("n"), "Bytes of device workspace masked_rmse needs for n elements.");
   m.def("masked_rmse", &masked_rmse<Runner>, py::arg("dtype"), py::arg("predictions"),
         py::arg("targets"), py::arg("n"), py::arg("loss"), py::arg("sum_sq"), py::arg("count"),
         py::kw_only(), py::arg("workspace") = 0, py::arg("workspace_bytes") = 0,
@@ -354,10 +357,10 @@ void def_pointer_api(py::module_& m) {
         "keypoints remapped (x -> x_offset - x, pairs swapped), seeded decisions written "
         "to flipped.");
   m.def("normalize_images_grad", &normalize_images_grad<Runner>, py::arg("in_dtype"),
-        py::arg("out_dtype"), py::arg("grad"), py::arg("images"), py::arg("out"),
-        py::arg("shape"), py::kw_only(), py::arg("mode") = "scale",
-        py::arg("scale") = 1.0 / 255.0, py::arg("mean") = 0.0, py::arg("stddev") = 1.0,
-        py::arg("force_scalar") = false, py::arg("stream") = 0,
+        py::arg("out_dtype"), py::arg("grad"), py::arg("images"), py::arg("out"), py::arg("shape"),
+        py::kw_only(), py::arg("mode") = "scale", py::arg("scale") = 1.0 / 255.0,
+        py::arg("mean") = 0.0, py::arg("stddev") = 1.0, py::arg("force_scalar") = false,
+        py::arg("stream") = 0,
         "Gradient of normalization for float images (grad has out_dtype, the result in_dtype).");
   m.def("flip_decisions", &flip_decisions<Runner>, py::arg("seed0"), py::arg("seed1"),
         py::arg("batch"), py::arg("probability"), py::arg("out"), py::kw_only(),
@@ -377,10 +380,13 @@ void def_gpu(py::module_& m) {
   py::module_ cuda =
       m.def_submodule("cuda", "The CUDA kernels over device pointers, on a given stream.");
   def_pointer_api<Cuda>(cuda);
-  m.def("cuda_device_count", [] {
-    GpuStatus status;
-    return gpu_device_count(&status);
-  }, "Number of CUDA devices visible (0 without a driver or device; never raises).");
+  m.def(
+      "cuda_device_count",
+      [] {
+        GpuStatus status;
+        return gpu_device_count(&status);
+      },
+      "Number of CUDA devices visible (0 without a driver or device; never raises).");
 #else
   m.attr("built_with_cuda") = false;
   m.def("cuda_device_count", [] { return 0; }, "Number of CUDA devices (this build has no CUDA).");

@@ -104,8 +104,8 @@ void parallel_rows(int64_t n, int num_threads, Fn fn) {
 
 // Where a row sits in the file, for error messages.
 struct RowContext {
-  int64_t line;                // 1-based line number
-  bool last_unterminated;      // the file ends on this line without a line break
+  int64_t line;            // 1-based line number
+  bool last_unterminated;  // the file ends on this line without a line break
   const std::vector<std::string>* columns;
 
   [[noreturn]] void fail(int64_t column, const std::string& reason) const {
@@ -134,8 +134,9 @@ int64_t count_char(const char* begin, const char* end, char c) {
     ctx.fail(expected_fields + 1, "the line has " + std::to_string(expected_fields + extra) +
                                       " fields, expected " + std::to_string(expected_fields));
   }
-  if (begin == end) ctx.fail(column, "the Image field is empty, expected " +
-                                         std::to_string(kImagePixels) + " pixel values");
+  if (begin == end)
+    ctx.fail(column, "the Image field is empty, expected " + std::to_string(kImagePixels) +
+                         " pixel values");
   int64_t count = 0;
   const char* p = begin;
   while (true) {
@@ -144,8 +145,9 @@ int64_t count_char(const char* begin, const char* end, char c) {
     ++count;
     const std::string where = "pixel " + std::to_string(count);
     if (q == p) {
-      ctx.fail(column, where + " is empty (a space at the start or end of Image, or two spaces "
-                               "in a row)");
+      ctx.fail(column, where +
+                           " is empty (a space at the start or end of Image, or two spaces "
+                           "in a row)");
     }
     unsigned value = 0;
     for (const char* c = p; c < q; ++c) {
@@ -223,8 +225,9 @@ float parse_keypoint(const RowContext& ctx, int64_t column, const char* begin, c
     ctx.fail(column, quote(begin, end) + " is out of range for a coordinate");
   }
   if (result.ec != std::errc() || result.ptr != end || !std::isfinite(value)) {
-    ctx.fail(column, quote(begin, end) + " is not a number (expected a decimal coordinate, or "
-                                         "an empty field for a missing keypoint)");
+    ctx.fail(column, quote(begin, end) +
+                         " is not a number (expected a decimal coordinate, or "
+                         "an empty field for a missing keypoint)");
   }
   return static_cast<float>(value);
 }
@@ -232,8 +235,7 @@ float parse_keypoint(const RowContext& ctx, int64_t column, const char* begin, c
 int64_t parse_image_id(const RowContext& ctx, const char* begin, const char* end) {
   int64_t value = 0;
   const auto result = std::from_chars(begin, end, value);
-  if (begin == end || result.ec != std::errc() || result.ptr != end || value < 0 ||
-      *begin == '-') {
+  if (begin == end || result.ec != std::errc() || result.ptr != end || value < 0 || *begin == '-') {
     ctx.fail(1, (begin == end ? std::string("empty") : quote(begin, end)) +
                     ", expected a non-negative integer ImageId");
   }
@@ -255,13 +257,20 @@ void check_row_not_empty(const RowContext& ctx, const char* begin, const char* e
 
 const std::vector<std::string>& keypoint_columns() {
   static const std::vector<std::string> columns = [] {
-    const char* names[] = {"left_eye_center",        "right_eye_center",
-                           "left_eye_inner_corner",  "left_eye_outer_corner",
-                           "right_eye_inner_corner", "right_eye_outer_corner",
-                           "left_eyebrow_inner_end", "left_eyebrow_outer_end",
-                           "right_eyebrow_inner_end", "right_eyebrow_outer_end",
-                           "nose_tip",               "mouth_left_corner",
-                           "mouth_right_corner",     "mouth_center_top_lip",
+    const char* names[] = {"left_eye_center",
+                           "right_eye_center",
+                           "left_eye_inner_corner",
+                           "left_eye_outer_corner",
+                           "right_eye_inner_corner",
+                           "right_eye_outer_corner",
+                           "left_eyebrow_inner_end",
+                           "left_eyebrow_outer_end",
+                           "right_eyebrow_inner_end",
+                           "right_eyebrow_outer_end",
+                           "nose_tip",
+                           "mouth_left_corner",
+                           "mouth_right_corner",
+                           "mouth_center_top_lip",
                            "mouth_center_bottom_lip"};
     std::vector<std::string> out;
     for (const char* n : names) {
@@ -301,8 +310,8 @@ RowIndex index_rows(const char* data, size_t size, FileKind kind, int num_thread
     const char* q = p;
     while (q < header_content_end && *q != ',') ++q;
     if (col >= header.size()) {
-      const int64_t fields = static_cast<int64_t>(header.size()) + 1 +
-                             count_char(q, header_content_end, ',');
+      const int64_t fields =
+          static_cast<int64_t>(header.size()) + 1 + count_char(q, header_content_end, ',');
       throw KaggleCsvError(1, static_cast<int64_t>(col) + 1, "",
                            "the header has " + std::to_string(fields) + " fields, expected " +
                                std::to_string(header.size()) + ": " + header_text(header));
@@ -340,7 +349,8 @@ RowIndex index_rows(const char* data, size_t size, FileKind kind, int num_thread
       const char* b = body + body_size * t / threads;
       const char* e = body + body_size * (t + 1) / threads;
       while (b < e) {
-        const char* hit = static_cast<const char*>(std::memchr(b, '\n', static_cast<size_t>(e - b)));
+        const char* hit =
+            static_cast<const char*>(std::memchr(b, '\n', static_cast<size_t>(e - b)));
         if (hit == nullptr) break;
         found[t].push_back(hit - data);
         b = hit + 1;
@@ -374,8 +384,8 @@ RowIndex index_rows(const char* data, size_t size, FileKind kind, int num_thread
   return rows;
 }
 
-void parse_training(const char* data, const RowIndex& rows, float* keypoints,
-                    uint8_t* images, int num_threads) {
+void parse_training(const char* data, const RowIndex& rows, float* keypoints, uint8_t* images,
+                    int num_threads) {
   static const std::vector<std::string> columns = expected_header(FileKind::kTraining);
   parallel_rows(rows.rows(), num_threads, [&](int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {
@@ -394,8 +404,8 @@ void parse_training(const char* data, const RowIndex& rows, float* keypoints,
   });
 }
 
-void parse_test(const char* data, const RowIndex& rows, int64_t* image_ids,
-                uint8_t* images, int num_threads) {
+void parse_test(const char* data, const RowIndex& rows, int64_t* image_ids, uint8_t* images,
+                int num_threads) {
   static const std::vector<std::string> columns = expected_header(FileKind::kTest);
   parallel_rows(rows.rows(), num_threads, [&](int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {

@@ -68,12 +68,12 @@ RowIndex index_rows(const char* data, size_t size, FileKind kind, int num_thread
 // into keypoints [rows, 30] (NaN = missing)
 // and images [rows, 9216]. Rows are split over num_threads threads; the error
 // reported is the one on the earliest line, so it does not depend on the split.
-void parse_training(const char* data, const RowIndex& rows, float* keypoints,
-                    uint8_t* images, int num_threads);
+void parse_training(const char* data, const RowIndex& rows, float* keypoints, uint8_t* images,
+                    int num_threads);
 
 // Parses the rows of a test file into image_ids [rows] and images [rows, 9216].
-void parse_test(const char* data, const RowIndex& rows, int64_t* image_ids,
-                uint8_t* images, int num_threads);
+void parse_test(const char* data, const RowIndex& rows, int64_t* image_ids, uint8_t* images,
+                int num_threads);
 
 }  // namespace kaggle
 }  // namespace fkd

@@ -39,7 +39,8 @@ std::string shape_str(const py::array& a) {
 
 template <typename T>
 py::tuple masked_rmse(CArray<T> predictions, CArray<T> targets, bool squared) {
-  if (predictions.ndim() < 1) fail("predictions must have rank >= 1, got shape " + shape_str(predictions));
+  if (predictions.ndim() < 1)
+    fail("predictions must have rank >= 1, got shape " + shape_str(predictions));
   if (predictions.ndim() != targets.ndim() ||
       !std::equal(predictions.shape(), predictions.shape() + predictions.ndim(), targets.shape())) {
     fail("predictions and targets must have the same shape, got predictions " +
@@ -60,21 +61,22 @@ py::tuple masked_rmse(CArray<T> predictions, CArray<T> targets, bool squared) {
 }
 
 template <typename T>
-py::tuple masked_rmse_grad(CArray<T> predictions, CArray<T> targets, double sum_sq,
-                           double count, double grad_loss, double grad_sum_sq, bool squared) {
+py::tuple masked_rmse_grad(CArray<T> predictions, CArray<T> targets, double sum_sq, double count,
+                           double grad_loss, double grad_sum_sq, bool squared) {
   if (predictions.ndim() != targets.ndim() ||
       !std::equal(predictions.shape(), predictions.shape() + predictions.ndim(), targets.shape())) {
     fail("predictions and targets must have the same shape, got predictions " +
          shape_str(predictions) + " and targets " + shape_str(targets));
   }
-  py::array_t<T> gp(std::vector<py::ssize_t>(predictions.shape(), predictions.shape() + predictions.ndim()));
+  py::array_t<T> gp(
+      std::vector<py::ssize_t>(predictions.shape(), predictions.shape() + predictions.ndim()));
   py::array_t<T> gt(std::vector<py::ssize_t>(targets.shape(), targets.shape() + targets.ndim()));
   const T coefficient =
       static_cast<T>(masked_rmse_grad_coefficient(sum_sq, count, grad_loss, grad_sum_sq, squared));
   {
     py::gil_scoped_release release;
     ::fkd::masked_rmse_grad(predictions.data(), targets.data(), coefficient, 0, predictions.size(),
-                     gp.mutable_data(), gt.mutable_data());
+                            gp.mutable_data(), gt.mutable_data());
   }
   return py::make_tuple(gp, gt);
 }
@@ -84,7 +86,8 @@ py::tuple masked_rmse_grad(CArray<T> predictions, CArray<T> targets, double sum_
 ImageShape image_shape_of(const py::array& images, const char* name) {
   if (images.ndim() != 3 && images.ndim() != 4) {
     fail(std::string(name) +
-         " must have rank 3 [batch, height, width] or 4 [batch, height, width, channels], got shape " +
+         " must have rank 3 [batch, height, width] or 4 [batch, height, width, channels], got "
+         "shape " +
          shape_str(images));
   }
   ImageShape s;
@@ -205,8 +208,8 @@ void def_masked_rmse(py::module_& m) {
   m.def("masked_rmse", &masked_rmse<T>, py::arg("predictions").noconvert(),
         py::arg("targets").noconvert(), py::arg("squared") = false);
   m.def("masked_rmse_grad", &masked_rmse_grad<T>, py::arg("predictions").noconvert(),
-        py::arg("targets").noconvert(), py::arg("sum_sq"), py::arg("count"),
-        py::arg("grad_loss"), py::arg("grad_sum_sq"), py::arg("squared") = false);
+        py::arg("targets").noconvert(), py::arg("sum_sq"), py::arg("count"), py::arg("grad_loss"),
+        py::arg("grad_sum_sq"), py::arg("squared") = false);
 }
 
 }  // namespace
@@ -230,22 +233,29 @@ PYBIND11_MODULE(_native, m) {
   // normalize_images(images, out_dtype, mode, scale, mean, stddev, flip=None)
   m.def(
       "normalize_images",
-      [](py::array images, py::dtype out_dtype, const std::string& mode, double scale,
-         double mean, double stddev, py::object flip) -> py::array {
+      [](py::array images, py::dtype out_dtype, const std::string& mode, double scale, double mean,
+         double stddev, py::object flip) -> py::array {
         const bool f64 = out_dtype.is(py::dtype::of<double>());
-        if (!f64 && !out_dtype.is(py::dtype::of<float>())) fail("out_dtype must be float32 or float64");
+        if (!f64 && !out_dtype.is(py::dtype::of<float>()))
+          fail("out_dtype must be float32 or float64");
         const py::dtype in = images.dtype();
         if (in.is(py::dtype::of<uint8_t>())) {
-          return f64 ? py::array(normalize_images<uint8_t, double>(images, mode, scale, mean, stddev, flip))
-                     : py::array(normalize_images<uint8_t, float>(images, mode, scale, mean, stddev, flip));
+          return f64 ? py::array(normalize_images<uint8_t, double>(images, mode, scale, mean,
+                                                                   stddev, flip))
+                     : py::array(normalize_images<uint8_t, float>(images, mode, scale, mean, stddev,
+                                                                  flip));
         }
         if (in.is(py::dtype::of<float>())) {
-          return f64 ? py::array(normalize_images<float, double>(images, mode, scale, mean, stddev, flip))
-                     : py::array(normalize_images<float, float>(images, mode, scale, mean, stddev, flip));
+          return f64 ? py::array(
+                           normalize_images<float, double>(images, mode, scale, mean, stddev, flip))
+                     : py::array(
+                           normalize_images<float, float>(images, mode, scale, mean, stddev, flip));
         }
         if (in.is(py::dtype::of<double>())) {
-          return f64 ? py::array(normalize_images<double, double>(images, mode, scale, mean, stddev, flip))
-                     : py::array(normalize_images<double, float>(images, mode, scale, mean, stddev, flip));
+          return f64 ? py::array(normalize_images<double, double>(images, mode, scale, mean, stddev,
+                                                                  flip))
+                     : py::array(normalize_images<double, float>(images, mode, scale, mean, stddev,
+                                                                 flip));
         }
         fail("images must be uint8, float32 or float64, got " + std::string(py::str(in)));
       },
@@ -259,14 +269,20 @@ PYBIND11_MODULE(_native, m) {
          double stddev) -> py::array {
         const bool in64 = images.dtype().is(py::dtype::of<double>());
         const bool out64 = grad.dtype().is(py::dtype::of<double>());
-        if (!in64 && !images.dtype().is(py::dtype::of<float>())) fail("images must be float32 or float64");
-        if (!out64 && !grad.dtype().is(py::dtype::of<float>())) fail("grad must be float32 or float64");
+        if (!in64 && !images.dtype().is(py::dtype::of<float>()))
+          fail("images must be float32 or float64");
+        if (!out64 && !grad.dtype().is(py::dtype::of<float>()))
+          fail("grad must be float32 or float64");
         if (in64) {
-          return out64 ? py::array(normalize_images_grad<double, double>(grad, images, mode, scale, mean, stddev))
-                       : py::array(normalize_images_grad<double, float>(grad, images, mode, scale, mean, stddev));
+          return out64 ? py::array(normalize_images_grad<double, double>(grad, images, mode, scale,
+                                                                         mean, stddev))
+                       : py::array(normalize_images_grad<double, float>(grad, images, mode, scale,
+                                                                        mean, stddev));
         }
-        return out64 ? py::array(normalize_images_grad<float, double>(grad, images, mode, scale, mean, stddev))
-                     : py::array(normalize_images_grad<float, float>(grad, images, mode, scale, mean, stddev));
+        return out64 ? py::array(normalize_images_grad<float, double>(grad, images, mode, scale,
+                                                                      mean, stddev))
+                     : py::array(normalize_images_grad<float, float>(grad, images, mode, scale,
+                                                                     mean, stddev));
       },
       py::arg("grad"), py::arg("images"), py::arg("mode") = "scale", py::arg("scale") = 1.0 / 255.0,
       py::arg("mean") = 0.0, py::arg("stddev") = 1.0);
@@ -277,12 +293,13 @@ PYBIND11_MODULE(_native, m) {
       [](py::array images, py::array keypoints, py::object flip, const std::vector<int64_t>& pairs,
          double x_offset) -> py::tuple {
         const bool k64 = keypoints.dtype().is(py::dtype::of<double>());
-        if (!k64 && !keypoints.dtype().is(py::dtype::of<float>())) fail("keypoints must be float32 or float64");
+        if (!k64 && !keypoints.dtype().is(py::dtype::of<float>()))
+          fail("keypoints must be float32 or float64");
         const py::dtype in = images.dtype();
-#define FKD_FLIP_CASE(T)                                                                  \
-  if (in.is(py::dtype::of<T>())) {                                                        \
-    return k64 ? flip_horizontal<T, double>(images, keypoints, flip, pairs, x_offset)     \
-               : flip_horizontal<T, float>(images, keypoints, flip, pairs, x_offset);     \
+#define FKD_FLIP_CASE(T)                                                              \
+  if (in.is(py::dtype::of<T>())) {                                                    \
+    return k64 ? flip_horizontal<T, double>(images, keypoints, flip, pairs, x_offset) \
+               : flip_horizontal<T, float>(images, keypoints, flip, pairs, x_offset); \
   }
         FKD_FLIP_CASE(uint8_t)
         FKD_FLIP_CASE(float)
@@ -295,7 +312,7 @@ PYBIND11_MODULE(_native, m) {
 
   fkd::py_face::def_gpu(m);
 
-  m.def("flip_decisions", &flip_decisions_np, py::arg("seed0"), py::arg("seed1"),
-        py::arg("batch"), py::arg("probability") = 0.5,
+  m.def("flip_decisions", &flip_decisions_np, py::arg("seed0"), py::arg("seed1"), py::arg("batch"),
+        py::arg("probability") = 0.5,
         "Stateless flip decisions, identical to those of the random flip ops.");
 }

@@ -6,11 +6,11 @@
 
 #include "kernels/flip.h"
 #include "kernels/normalize.h"
-#include "tf/op_helpers.h"
-#include "tf/validation.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tf/op_helpers.h"
+#include "tf/validation.h"
 
 namespace fkd {
 namespace tf_face {
@@ -29,13 +29,12 @@ using ::tensorflow::shape_inference::ShapeHandle;
 // Inputs 0 and 1 are always images and keypoints; input 2 is `flip` (bool [B])
 // or `seed` (int [2]) (Decisions, in tf/validation.h).
 absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const char* keypoints_name,
-                   Decisions decisions) {
+                         Decisions decisions) {
   TF_RETURN_IF_ERROR(ImageRank(c, 0, images_name));
   ShapeHandle kp = c->input(1);
   if (c->RankKnown(kp) && c->Rank(kp) != 2) {
-    return InvalidArg(keypoints_name,
-                                       " must have rank 2 [batch, 2 * points], got shape ",
-                                       c->DebugString(kp));
+    return InvalidArg(keypoints_name, " must have rank 2 [batch, 2 * points], got shape ",
+                      c->DebugString(kp));
   }
   TF_RETURN_IF_ERROR(SameDim(c, 0, 0, images_name, 1, 0, keypoints_name,
                              "images and keypoints must have the same batch size"));
@@ -46,9 +45,9 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
     const int64_t cols = c->Value(c->Dim(kp, 1));
     if (cols % 2 != 0) {
       return InvalidArg(keypoints_name,
-                                         " must have an even number of columns (x, y per "
-                                         "point), got shape ",
-                                         c->DebugString(kp));
+                        " must have an even number of columns (x, y per "
+                        "point), got shape ",
+                        c->DebugString(kp));
     }
     num_points = cols / 2;
   }
@@ -59,20 +58,18 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
   ShapeHandle third = c->input(2);
   if (decisions == Decisions::kGiven) {
     if (c->RankKnown(third) && c->Rank(third) != 1) {
-      return InvalidArg("flip must be a vector [batch], got shape ",
-                                         c->DebugString(third));
+      return InvalidArg("flip must be a vector [batch], got shape ", c->DebugString(third));
     }
-    TF_RETURN_IF_ERROR(SameDim(c, 0, 0, images_name, 2, 0, "flip",
-                               "flip needs one decision per sample"));
+    TF_RETURN_IF_ERROR(
+        SameDim(c, 0, 0, images_name, 2, 0, "flip", "flip needs one decision per sample"));
     // Also against the keypoints: the images' batch size may be the unknown one.
-    TF_RETURN_IF_ERROR(SameDim(c, 1, 0, keypoints_name, 2, 0, "flip",
-                               "flip needs one decision per sample"));
+    TF_RETURN_IF_ERROR(
+        SameDim(c, 1, 0, keypoints_name, 2, 0, "flip", "flip needs one decision per sample"));
   } else {
     ShapeHandle unused;
     if (!c->WithRank(third, 1, &unused).ok() ||
         (c->ValueKnown(c->Dim(third, 0)) && c->Value(c->Dim(third, 0)) != 2)) {
-      return InvalidArg("seed must have shape [2], got shape ",
-                                         c->DebugString(third));
+      return InvalidArg("seed must have shape [2], got shape ", c->DebugString(third));
     }
   }
   c->set_output(0, c->input(0));
@@ -83,10 +80,8 @@ absl::Status FlipShapeFn(InferenceContext* c, const char* images_name, const cha
   return absl::OkStatus();
 }
 
-#define FKD_FLIP_ATTRS                                                   \
-  Attr("pairs: list(int)").Attr("pixel_centers: bool = false")
-#define FKD_RANDOM_ATTRS                                                 \
-  Attr("probability: float = 0.5").Attr("Tseed: {int32, int64} = DT_INT64")
+#define FKD_FLIP_ATTRS Attr("pairs: list(int)").Attr("pixel_centers: bool = false")
+#define FKD_RANDOM_ATTRS Attr("probability: float = 0.5").Attr("Tseed: {int32, int64} = DT_INT64")
 
 REGISTER_OP("Fkd>FlipHorizontal")
     .Input("images: T")
@@ -114,8 +109,7 @@ REGISTER_OP("Fkd>RandomFlipHorizontal")
     .Output("flipped: bool")
     .Attr("T: {uint8, float, double}")
     .Attr("K: {float, double}")
-    .FKD_FLIP_ATTRS
-    .FKD_RANDOM_ATTRS
+    .FKD_FLIP_ATTRS.FKD_RANDOM_ATTRS
     .SetShapeFn([](InferenceContext* c) {
       return FlipShapeFn(c, "images", "keypoints", Decisions::kSeeded);
     })
@@ -133,8 +127,7 @@ REGISTER_OP("Fkd>FlipNormalize")
     .Attr("Tin: {uint8, float, double}")
     .Attr("Tout: {float, double} = DT_FLOAT")
     .Attr("K: {float, double}")
-    .FKD_FLIP_ATTRS
-    .FKD_NORMALIZE_ATTRS
+    .FKD_FLIP_ATTRS.FKD_NORMALIZE_ATTRS
     .SetShapeFn([](InferenceContext* c) {
       return FlipShapeFn(c, "images", "keypoints", Decisions::kGiven);
     })
@@ -152,9 +145,7 @@ REGISTER_OP("Fkd>RandomFlipNormalize")
     .Attr("Tin: {uint8, float, double}")
     .Attr("Tout: {float, double} = DT_FLOAT")
     .Attr("K: {float, double}")
-    .FKD_FLIP_ATTRS
-    .FKD_NORMALIZE_ATTRS
-    .FKD_RANDOM_ATTRS
+    .FKD_FLIP_ATTRS.FKD_NORMALIZE_ATTRS.FKD_RANDOM_ATTRS
     .SetShapeFn([](InferenceContext* c) {
       return FlipShapeFn(c, "images", "keypoints", Decisions::kSeeded);
     })
@@ -237,42 +228,42 @@ class FlipOp : public OpKernel {
   FlipAttrs attrs_;
 };
 
-#define FKD_REGISTER_SAME(T, K)                                                           \
-  REGISTER_KERNEL_BUILDER(                                                                \
+#define FKD_REGISTER_SAME(T, K)                                                                    \
+  REGISTER_KERNEL_BUILDER(                                                                         \
       Name("Fkd>FlipHorizontal").Device(DEVICE_CPU).TypeConstraint<T>("T").TypeConstraint<K>("K"), \
-      (FlipOp<T, T, K, Pixels::kFlip, Decisions::kGiven>));                               \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipHorizontal")                               \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<K>("K")                                    \
-                              .HostMemory("seed"),                                       \
+      (FlipOp<T, T, K, Pixels::kFlip, Decisions::kGiven>));                                        \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipHorizontal")                                         \
+                              .Device(DEVICE_CPU)                                                  \
+                              .TypeConstraint<T>("T")                                              \
+                              .TypeConstraint<K>("K")                                              \
+                              .HostMemory("seed"),                                                 \
                           (FlipOp<T, T, K, Pixels::kFlip, Decisions::kSeeded>));
-#define FKD_REGISTER_GRAD(T, K)                                                           \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipHorizontalGrad")                                 \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<K>("K"),                                   \
+#define FKD_REGISTER_GRAD(T, K)                          \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipHorizontalGrad") \
+                              .Device(DEVICE_CPU)        \
+                              .TypeConstraint<T>("T")    \
+                              .TypeConstraint<K>("K"),   \
                           (FlipOp<T, T, K, Pixels::kFlipGrad, Decisions::kGiven>));
-#define FKD_REGISTER_FUSED(In, Out, K)                                                    \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipNormalize")                                      \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<In>("Tin")                                 \
-                              .TypeConstraint<Out>("Tout")                               \
-                              .TypeConstraint<K>("K"),                                   \
+#define FKD_REGISTER_FUSED(In, Out, K)                                                      \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipNormalize")                                         \
+                              .Device(DEVICE_CPU)                                           \
+                              .TypeConstraint<In>("Tin")                                    \
+                              .TypeConstraint<Out>("Tout")                                  \
+                              .TypeConstraint<K>("K"),                                      \
                           (FlipOp<In, Out, K, Pixels::kFlipNormalize, Decisions::kGiven>)); \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipNormalize")                                \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<In>("Tin")                                 \
-                              .TypeConstraint<Out>("Tout")                               \
-                              .TypeConstraint<K>("K")                                    \
-                              .HostMemory("seed"),                                       \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipNormalize")                                   \
+                              .Device(DEVICE_CPU)                                           \
+                              .TypeConstraint<In>("Tin")                                    \
+                              .TypeConstraint<Out>("Tout")                                  \
+                              .TypeConstraint<K>("K")                                       \
+                              .HostMemory("seed"),                                          \
                           (FlipOp<In, Out, K, Pixels::kFlipNormalize, Decisions::kSeeded>));
-#define FKD_REGISTER_K(K)          \
-  FKD_REGISTER_SAME(uint8_t, K)    \
-  FKD_REGISTER_SAME(float, K)      \
-  FKD_REGISTER_SAME(double, K)     \
-  FKD_REGISTER_GRAD(float, K)      \
-  FKD_REGISTER_GRAD(double, K)     \
+#define FKD_REGISTER_K(K)                \
+  FKD_REGISTER_SAME(uint8_t, K)          \
+  FKD_REGISTER_SAME(float, K)            \
+  FKD_REGISTER_SAME(double, K)           \
+  FKD_REGISTER_GRAD(float, K)            \
+  FKD_REGISTER_GRAD(double, K)           \
   FKD_REGISTER_FUSED(uint8_t, float, K)  \
   FKD_REGISTER_FUSED(uint8_t, double, K) \
   FKD_REGISTER_FUSED(float, float, K)    \

@@ -41,8 +41,7 @@ absl::Status StreamOf(OpKernelContext* ctx, GpuStream* stream) {
   if (device_context == nullptr || device_context->stream() == nullptr) {
     return absl::InternalError("fkd_ops: no GPU stream for this op");
   }
-  *stream =
-      static_cast<GpuStream>(device_context->stream()->platform_specific_handle().stream);
+  *stream = static_cast<GpuStream>(device_context->stream()->platform_specific_handle().stream);
   if (*stream == nullptr) return absl::InternalError("fkd_ops: the GPU stream has no CUDA handle");
   return absl::OkStatus();
 }
@@ -50,8 +49,7 @@ absl::Status StreamOf(OpKernelContext* ctx, GpuStream* stream) {
 absl::Status LaunchStatus(GpuStatus status, const char* what) {
   if (status.ok()) return absl::OkStatus();
   return absl::InternalError(absl::StrCat("fkd_ops: launching ", what, " on the GPU failed: ",
-                                          gpu_error_name(status), ": ",
-                                          gpu_error_string(status)));
+                                          gpu_error_name(status), ": ", gpu_error_string(status)));
 }
 
 // A job maker's complaint (sizes beyond what the GPU kernels take) as InvalidArgument.
@@ -75,21 +73,22 @@ class MaskedRmseGpuOp : public OpKernel {
     GpuStream stream;
     OP_REQUIRES_OK(ctx, StreamOf(ctx, &stream));
     Tensor* out[3];
-    for (int i = 0; i < 3; ++i) OP_REQUIRES_OK(ctx, ctx->allocate_output(i, TensorShape({}), &out[i]));
+    for (int i = 0; i < 3; ++i)
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(i, TensorShape({}), &out[i]));
     const int64_t n = predictions.NumElements();
     const int64_t workspace_bytes = gpu::masked_rmse_gpu_workspace_bytes(n);
     Tensor workspace;
     if (workspace_bytes > 0) {
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tf::DT_INT8, TensorShape({workspace_bytes}),
-                                             &workspace));
+      OP_REQUIRES_OK(ctx,
+                     ctx->allocate_temp(tf::DT_INT8, TensorShape({workspace_bytes}), &workspace));
     }
     gpu::MaskedRmseJob<T> job;
-    OP_REQUIRES_OK(ctx, JobStatus(gpu::make_masked_rmse_job(
-                            predictions.flat<T>().data(), targets.flat<T>().data(), n, squared_,
-                            out[0]->flat<T>().data(), out[1]->flat<T>().data(),
-                            out[2]->flat<T>().data(),
-                            workspace_bytes > 0 ? workspace.flat<int8_t>().data() : nullptr,
-                            workspace_bytes, &job)));
+    OP_REQUIRES_OK(
+        ctx, JobStatus(gpu::make_masked_rmse_job(
+                 predictions.flat<T>().data(), targets.flat<T>().data(), n, squared_,
+                 out[0]->flat<T>().data(), out[1]->flat<T>().data(), out[2]->flat<T>().data(),
+                 workspace_bytes > 0 ? workspace.flat<int8_t>().data() : nullptr, workspace_bytes,
+                 &job)));
     OP_REQUIRES_OK(ctx, LaunchStatus(gpu::launch_masked_rmse(job, stream), "MaskedRmse"));
   }
 
@@ -150,10 +149,10 @@ class NormalizeImagesGpuOp : public OpKernel {
     if (shape.size() == 0) return;
     // The job carries a keypoint table (2 KB): keep it off the stack.
     auto job = std::make_unique<gpu::ImageJob<In, Out>>();
-    OP_REQUIRES_OK(ctx, JobStatus(gpu::make_image_job(
-                            images.flat<In>().data(), out->flat<Out>().data(), shape, &params_,
-                            gpu::FlipSpec{}, gpu::KeypointSpec{}, /*force_scalar=*/false,
-                            job.get())));
+    OP_REQUIRES_OK(
+        ctx, JobStatus(gpu::make_image_job(images.flat<In>().data(), out->flat<Out>().data(), shape,
+                                           &params_, gpu::FlipSpec{}, gpu::KeypointSpec{},
+                                           /*force_scalar=*/false, job.get())));
     OP_REQUIRES_OK(ctx, LaunchStatus(gpu::launch_image_job(*job, stream), "NormalizeImages"));
   }
 
@@ -182,8 +181,8 @@ class NormalizeImagesGradGpuOp : public OpKernel {
     OP_REQUIRES_OK(ctx, JobStatus(gpu::make_normalize_grad_job(
                             grad.flat<Out>().data(), images.flat<In>().data(),
                             out->flat<In>().data(), shape, params_, /*force_scalar=*/false, &job)));
-    OP_REQUIRES_OK(ctx, LaunchStatus(gpu::launch_normalize_grad_job(job, stream),
-                                     "NormalizeImagesGrad"));
+    OP_REQUIRES_OK(
+        ctx, LaunchStatus(gpu::launch_normalize_grad_job(job, stream), "NormalizeImagesGrad"));
   }
 
  private:
@@ -224,8 +223,8 @@ class FlipGpuOp : public OpKernel {
       flip.flipped = flipped->flat<bool>().data();
     }
     gpu::KeypointSpec kp;
-    kp.type = std::is_same<K, float>::value ? gpu::KeypointType::kFloat
-                                            : gpu::KeypointType::kDouble;
+    kp.type =
+        std::is_same<K, float>::value ? gpu::KeypointType::kFloat : gpu::KeypointType::kDouble;
     kp.in = keypoints.flat<K>().data();
     kp.out = out_keypoints->flat<K>().data();
     kp.num_points = in.num_points;
@@ -246,27 +245,26 @@ class FlipGpuOp : public OpKernel {
 
 // ------------------------------------------------------------------ registrations
 
-#define FKD_REGISTER_RMSE(T)                                                                 \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmse").Device(DEVICE_GPU).TypeConstraint<T>("T"), \
-                          MaskedRmseGpuOp<T>);                                               \
-  REGISTER_KERNEL_BUILDER(                                                                   \
-      Name("Fkd>MaskedRmseGrad").Device(DEVICE_GPU).TypeConstraint<T>("T"),                  \
-      MaskedRmseGradGpuOp<T>);
+#define FKD_REGISTER_RMSE(T)                                                                    \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmse").Device(DEVICE_GPU).TypeConstraint<T>("T"),     \
+                          MaskedRmseGpuOp<T>);                                                  \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmseGrad").Device(DEVICE_GPU).TypeConstraint<T>("T"), \
+                          MaskedRmseGradGpuOp<T>);
 FKD_REGISTER_RMSE(float)
 FKD_REGISTER_RMSE(double)
 #undef FKD_REGISTER_RMSE
 
-#define FKD_REGISTER_NORMALIZE(In, Out)                                                 \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>NormalizeImages")                                   \
-                              .Device(DEVICE_GPU)                                       \
-                              .TypeConstraint<In>("Tin")                                \
-                              .TypeConstraint<Out>("Tout"),                             \
+#define FKD_REGISTER_NORMALIZE(In, Out)                     \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>NormalizeImages")       \
+                              .Device(DEVICE_GPU)           \
+                              .TypeConstraint<In>("Tin")    \
+                              .TypeConstraint<Out>("Tout"), \
                           NormalizeImagesGpuOp<In, Out>);
-#define FKD_REGISTER_NORMALIZE_GRAD(In, Out)                                            \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>NormalizeImagesGrad")                               \
-                              .Device(DEVICE_GPU)                                       \
-                              .TypeConstraint<In>("Tin")                                \
-                              .TypeConstraint<Out>("Tout"),                             \
+#define FKD_REGISTER_NORMALIZE_GRAD(In, Out)                \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>NormalizeImagesGrad")   \
+                              .Device(DEVICE_GPU)           \
+                              .TypeConstraint<In>("Tin")    \
+                              .TypeConstraint<Out>("Tout"), \
                           NormalizeImagesGradGpuOp<In, Out>);
 FKD_REGISTER_NORMALIZE(uint8_t, float)
 FKD_REGISTER_NORMALIZE(uint8_t, double)
@@ -281,44 +279,42 @@ FKD_REGISTER_NORMALIZE_GRAD(double, double)
 #undef FKD_REGISTER_NORMALIZE
 #undef FKD_REGISTER_NORMALIZE_GRAD
 
-#define FKD_REGISTER_FLIP(T, K)                                                          \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipHorizontal")                                     \
-                              .Device(DEVICE_GPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<K>("K"),                                   \
-                          (FlipGpuOp<T, T, K, Pixels::kFlip, Decisions::kGiven>));       \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipHorizontal")                               \
-                              .Device(DEVICE_GPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<K>("K")                                    \
-                              .HostMemory("seed"),                                       \
+#define FKD_REGISTER_FLIP(T, K)                                                                    \
+  REGISTER_KERNEL_BUILDER(                                                                         \
+      Name("Fkd>FlipHorizontal").Device(DEVICE_GPU).TypeConstraint<T>("T").TypeConstraint<K>("K"), \
+      (FlipGpuOp<T, T, K, Pixels::kFlip, Decisions::kGiven>));                                     \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipHorizontal")                                         \
+                              .Device(DEVICE_GPU)                                                  \
+                              .TypeConstraint<T>("T")                                              \
+                              .TypeConstraint<K>("K")                                              \
+                              .HostMemory("seed"),                                                 \
                           (FlipGpuOp<T, T, K, Pixels::kFlip, Decisions::kSeeded>));
-#define FKD_REGISTER_FLIP_GRAD(T, K)                                                     \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipHorizontalGrad")                                 \
-                              .Device(DEVICE_GPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<K>("K"),                                   \
+#define FKD_REGISTER_FLIP_GRAD(T, K)                     \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipHorizontalGrad") \
+                              .Device(DEVICE_GPU)        \
+                              .TypeConstraint<T>("T")    \
+                              .TypeConstraint<K>("K"),   \
                           (FlipGpuOp<T, T, K, Pixels::kFlipGrad, Decisions::kGiven>));
-#define FKD_REGISTER_FLIP_NORMALIZE(In, Out, K)                                          \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipNormalize")                                      \
-                              .Device(DEVICE_GPU)                                        \
-                              .TypeConstraint<In>("Tin")                                 \
-                              .TypeConstraint<Out>("Tout")                               \
-                              .TypeConstraint<K>("K"),                                   \
+#define FKD_REGISTER_FLIP_NORMALIZE(In, Out, K)                                                \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipNormalize")                                            \
+                              .Device(DEVICE_GPU)                                              \
+                              .TypeConstraint<In>("Tin")                                       \
+                              .TypeConstraint<Out>("Tout")                                     \
+                              .TypeConstraint<K>("K"),                                         \
                           (FlipGpuOp<In, Out, K, Pixels::kFlipNormalize, Decisions::kGiven>)); \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipNormalize")                                \
-                              .Device(DEVICE_GPU)                                        \
-                              .TypeConstraint<In>("Tin")                                 \
-                              .TypeConstraint<Out>("Tout")                               \
-                              .TypeConstraint<K>("K")                                    \
-                              .HostMemory("seed"),                                       \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipNormalize")                                      \
+                              .Device(DEVICE_GPU)                                              \
+                              .TypeConstraint<In>("Tin")                                       \
+                              .TypeConstraint<Out>("Tout")                                     \
+                              .TypeConstraint<K>("K")                                          \
+                              .HostMemory("seed"),                                             \
                           (FlipGpuOp<In, Out, K, Pixels::kFlipNormalize, Decisions::kSeeded>));
-#define FKD_REGISTER_FLIP_K(K)                  \
-  FKD_REGISTER_FLIP(uint8_t, K)                 \
-  FKD_REGISTER_FLIP(float, K)                   \
-  FKD_REGISTER_FLIP(double, K)                  \
-  FKD_REGISTER_FLIP_GRAD(float, K)              \
-  FKD_REGISTER_FLIP_GRAD(double, K)             \
+#define FKD_REGISTER_FLIP_K(K)                    \
+  FKD_REGISTER_FLIP(uint8_t, K)                   \
+  FKD_REGISTER_FLIP(float, K)                     \
+  FKD_REGISTER_FLIP(double, K)                    \
+  FKD_REGISTER_FLIP_GRAD(float, K)                \
+  FKD_REGISTER_FLIP_GRAD(double, K)               \
   FKD_REGISTER_FLIP_NORMALIZE(uint8_t, float, K)  \
   FKD_REGISTER_FLIP_NORMALIZE(uint8_t, double, K) \
   FKD_REGISTER_FLIP_NORMALIZE(float, float, K)    \

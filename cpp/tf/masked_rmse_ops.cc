@@ -3,11 +3,11 @@
 #include <vector>
 
 #include "kernels/masked_rmse.h"
-#include "tf/op_helpers.h"
-#include "tf/validation.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tf/op_helpers.h"
+#include "tf/validation.h"
 
 namespace fkd {
 namespace tf_face {
@@ -26,18 +26,15 @@ absl::Status SamePredictionTargetShapes(InferenceContext* c) {
   auto p = c->input(0);
   auto t = c->input(1);
   if (c->RankKnown(p) && c->Rank(p) < 1) {
-    return InvalidArg("predictions must have rank >= 1, got shape ",
-                                       c->DebugString(p));
+    return InvalidArg("predictions must have rank >= 1, got shape ", c->DebugString(p));
   }
   if (c->RankKnown(t) && c->Rank(t) < 1) {
-    return InvalidArg("targets must have rank >= 1, got shape ",
-                                       c->DebugString(t));
+    return InvalidArg("targets must have rank >= 1, got shape ", c->DebugString(t));
   }
   tf::shape_inference::ShapeHandle merged;
   if (!c->Merge(p, t, &merged).ok()) {
-    return InvalidArg(
-        "predictions and targets must have the same shape, got predictions ", c->DebugString(p),
-        " and targets ", c->DebugString(t));
+    return InvalidArg("predictions and targets must have the same shape, got predictions ",
+                      c->DebugString(p), " and targets ", c->DebugString(t));
   }
   return absl::OkStatus();
 }
@@ -79,7 +76,6 @@ REGISTER_OP("Fkd>MaskedRmseGrad")
       c->set_output(1, c->input(1));
       return absl::OkStatus();
     });
-
 
 template <typename T>
 class MaskedRmseOp : public OpKernel {
@@ -156,13 +152,11 @@ class MaskedRmseGradOp : public OpKernel {
   bool squared_ = false;
 };
 
-#define FKD_REGISTER(T)                                                                \
-  REGISTER_KERNEL_BUILDER(                                                             \
-      Name("Fkd>MaskedRmse").Device(DEVICE_CPU).TypeConstraint<T>("T"),                \
-      MaskedRmseOp<T>);                                                                \
-  REGISTER_KERNEL_BUILDER(                                                             \
-      Name("Fkd>MaskedRmseGrad").Device(DEVICE_CPU).TypeConstraint<T>("T"),            \
-      MaskedRmseGradOp<T>);
+#define FKD_REGISTER(T)                                                                         \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmse").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
+                          MaskedRmseOp<T>);                                                     \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmseGrad").Device(DEVICE_CPU).TypeConstraint<T>("T"), \
+                          MaskedRmseGradOp<T>);
 FKD_REGISTER(float)
 FKD_REGISTER(double)
 #undef FKD_REGISTER

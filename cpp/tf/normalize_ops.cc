@@ -3,11 +3,11 @@
 #include <vector>
 
 #include "kernels/normalize.h"
-#include "tf/op_helpers.h"
-#include "tf/validation.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tf/op_helpers.h"
+#include "tf/validation.h"
 
 namespace fkd {
 namespace tf_face {
@@ -44,14 +44,12 @@ REGISTER_OP("Fkd>NormalizeImagesGrad")
     .Output("grad_images: Tin")
     .Attr("Tin: {float, double}")
     .Attr("Tout: {float, double}")
-    .FKD_NORMALIZE_ATTRS
-    .SetShapeFn([](InferenceContext* c) {
+    .FKD_NORMALIZE_ATTRS.SetShapeFn([](InferenceContext* c) {
       TF_RETURN_IF_ERROR(ImageRank(c, 1, "images"));
       tf::shape_inference::ShapeHandle merged;
       if (!c->Merge(c->input(0), c->input(1), &merged).ok()) {
         return InvalidArg("grad and images must have the same shape, got ",
-                                           c->DebugString(c->input(0)), " and ",
-                                           c->DebugString(c->input(1)));
+                          c->DebugString(c->input(0)), " and ", c->DebugString(c->input(1)));
       }
       c->set_output(0, c->input(1));
       return absl::OkStatus();
@@ -102,26 +100,25 @@ class NormalizeImagesGradOp : public OpKernel {
     const Out* g = grad.flat<Out>().data();
     const In* x = images.flat<In>().data();
     In* dx = out->flat<In>().data();
-    ParallelFor(ctx, shape.batch, 6 * shape.image_size(), [&](int64_t b, int64_t e) {
-      normalize_grad(g, x, shape, params_, b, e, dx);
-    });
+    ParallelFor(ctx, shape.batch, 6 * shape.image_size(),
+                [&](int64_t b, int64_t e) { normalize_grad(g, x, shape, params_, b, e, dx); });
   }
 
  private:
   NormalizeParams params_;
 };
 
-#define FKD_REGISTER_FORWARD(In, Out)                                                  \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>NormalizeImages")                                 \
-                              .Device(DEVICE_CPU)                                     \
-                              .TypeConstraint<In>("Tin")                              \
-                              .TypeConstraint<Out>("Tout"),                           \
+#define FKD_REGISTER_FORWARD(In, Out)                       \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>NormalizeImages")       \
+                              .Device(DEVICE_CPU)           \
+                              .TypeConstraint<In>("Tin")    \
+                              .TypeConstraint<Out>("Tout"), \
                           NormalizeImagesOp<In, Out>);
-#define FKD_REGISTER_GRAD(In, Out)                                                     \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>NormalizeImagesGrad")                             \
-                              .Device(DEVICE_CPU)                                     \
-                              .TypeConstraint<In>("Tin")                              \
-                              .TypeConstraint<Out>("Tout"),                           \
+#define FKD_REGISTER_GRAD(In, Out)                          \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>NormalizeImagesGrad")   \
+                              .Device(DEVICE_CPU)           \
+                              .TypeConstraint<In>("Tin")    \
+                              .TypeConstraint<Out>("Tout"), \
                           NormalizeImagesGradOp<In, Out>);
 FKD_REGISTER_FORWARD(uint8_t, float)
 FKD_REGISTER_FORWARD(uint8_t, double)

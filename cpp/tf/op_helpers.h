@@ -62,9 +62,10 @@ inline void ParallelForMemoryBound(tf::OpKernelContext* ctx, int64_t total, int6
 inline absl::Status ImageShapeOf(const tf::Tensor& images, const char* name, ImageShape* shape) {
   const int dims = images.dims();
   if (dims != 3 && dims != 4) {
-    return InvalidArg(
-        name, " must have rank 3 [batch, height, width] or 4 [batch, height, width, channels], got shape ",
-        images.shape().DebugString());
+    return InvalidArg(name,
+                      " must have rank 3 [batch, height, width] or 4 [batch, height, width, "
+                      "channels], got shape ",
+                      images.shape().DebugString());
   }
   shape->batch = images.dim_size(0);
   shape->height = images.dim_size(1);
@@ -75,21 +76,20 @@ inline absl::Status ImageShapeOf(const tf::Tensor& images, const char* name, Ima
 
 inline absl::Status RequireScalar(const tf::Tensor& t, const char* name) {
   if (!tf::TensorShapeUtils::IsScalar(t.shape())) {
-    return InvalidArg(name, " must be a scalar, got shape ",
-                                       t.shape().DebugString());
+    return InvalidArg(name, " must be a scalar, got shape ", t.shape().DebugString());
   }
   return absl::OkStatus();
 }
 
 // The normalization attributes shared by every op that normalizes images.
-#define FKD_NORMALIZE_ATTRS                                             \
-  Attr("mode: {'scale', 'standardize', 'affine'} = 'scale'")            \
-      .Attr("scale: float = 0.003921568859368563")                      \
-      .Attr("mean: float = 0.0")                                        \
+#define FKD_NORMALIZE_ATTRS                                  \
+  Attr("mode: {'scale', 'standardize', 'affine'} = 'scale'") \
+      .Attr("scale: float = 0.003921568859368563")           \
+      .Attr("mean: float = 0.0")                             \
       .Attr("stddev: float = 1.0")
 
 inline absl::Status NormalizeParamsFromAttrs(tf::OpKernelConstruction* ctx,
-                                           NormalizeParams* params) {
+                                             NormalizeParams* params) {
   std::string mode;
   float scale, mean, stddev;
   TF_RETURN_IF_ERROR(ctx->GetAttr("mode", &mode));
@@ -115,12 +115,13 @@ void ComputeAffineParams(tf::OpKernelContext* ctx, const In* images, const Image
 // Shape functions: an error here surfaces when a graph is built (ValueError
 // from tf.function tracing); kernels repeat every check for eager mode.
 inline absl::Status ImageRank(tf::shape_inference::InferenceContext* c, int input,
-                            const char* name) {
+                              const char* name) {
   auto s = c->input(input);
   if (c->RankKnown(s) && c->Rank(s) != 3 && c->Rank(s) != 4) {
-    return InvalidArg(
-        name, " must have rank 3 [batch, height, width] or 4 [batch, height, width, channels], got shape ",
-        c->DebugString(s));
+    return InvalidArg(name,
+                      " must have rank 3 [batch, height, width] or 4 [batch, height, width, "
+                      "channels], got shape ",
+                      c->DebugString(s));
   }
   return absl::OkStatus();
 }
@@ -128,8 +129,8 @@ inline absl::Status ImageRank(tf::shape_inference::InferenceContext* c, int inpu
 // Merges dimension `dim_a` of input a with `dim_b` of input b (both of known
 // rank), failing with a message that names both.
 inline absl::Status SameDim(tf::shape_inference::InferenceContext* c, int a, int dim_a,
-                          const char* name_a, int b, int dim_b, const char* name_b,
-                          const char* what) {
+                            const char* name_a, int b, int dim_b, const char* name_b,
+                            const char* what) {
   auto sa = c->input(a);
   auto sb = c->input(b);
   if (!c->RankKnown(sa) || !c->RankKnown(sb) || c->Rank(sa) <= dim_a || c->Rank(sb) <= dim_b) {
@@ -137,8 +138,8 @@ inline absl::Status SameDim(tf::shape_inference::InferenceContext* c, int a, int
   }
   tf::shape_inference::DimensionHandle merged;
   if (!c->Merge(c->Dim(sa, dim_a), c->Dim(sb, dim_b), &merged).ok()) {
-    return InvalidArg(what, ": ", name_a, " has shape ", c->DebugString(sa),
-                                       " but ", name_b, " has shape ", c->DebugString(sb));
+    return InvalidArg(what, ": ", name_a, " has shape ", c->DebugString(sa), " but ", name_b,
+                      " has shape ", c->DebugString(sb));
   }
   return absl::OkStatus();
 }

@@ -44,8 +44,8 @@ inline absl::Status ValidateNormalizeGrad(const tf::Tensor& grad, const tf::Tens
                                           ImageShape* shape) {
   TF_RETURN_IF_ERROR(ImageShapeOf(images, "images", shape));
   if (grad.shape() != images.shape()) {
-    return InvalidArg("grad and images must have the same shape, got ",
-                      grad.shape().DebugString(), " and ", images.shape().DebugString());
+    return InvalidArg("grad and images must have the same shape, got ", grad.shape().DebugString(),
+                      " and ", images.shape().DebugString());
   }
   return absl::OkStatus();
 }
@@ -64,8 +64,8 @@ struct FlipAttrs {
   NormalizeParams normalize;
 };
 
-inline absl::Status ReadFlipAttrs(tf::OpKernelConstruction* ctx, Pixels pixels,
-                                  Decisions decisions, FlipAttrs* attrs) {
+inline absl::Status ReadFlipAttrs(tf::OpKernelConstruction* ctx, Pixels pixels, Decisions decisions,
+                                  FlipAttrs* attrs) {
   TF_RETURN_IF_ERROR(ctx->GetAttr("pairs", &attrs->pairs));
   const std::string bad = check_flip_pairs(attrs->pairs.data(), attrs->pairs.size(), -1);
   if (!bad.empty()) return InvalidArg(bad);
@@ -102,8 +102,8 @@ inline absl::Status ValidateFlipInputs(tf::OpKernelContext* ctx, const FlipAttrs
                       keypoints.shape().DebugString());
   }
   if (keypoints.dim_size(0) != in->shape.batch) {
-    return InvalidArg("images and keypoints must have the same batch size, got ", images_name,
-                      " ", images.shape().DebugString(), " and ", keypoints_name, " ",
+    return InvalidArg("images and keypoints must have the same batch size, got ", images_name, " ",
+                      images.shape().DebugString(), " and ", keypoints_name, " ",
                       keypoints.shape().DebugString());
   }
   const int64_t cols = keypoints.dim_size(1);
