@@ -7,8 +7,10 @@
 // through untouched.
 #pragma once
 
+#if !defined(__CUDACC_RTC__)
 #include <cstdint>
 #include <string>
+#endif
 
 #include "kernels/image_shape.h"
 #include "kernels/normalize.h"
@@ -16,6 +18,7 @@
 
 namespace fkd {
 
+#if !defined(__CUDACC_RTC__)
 // Checks left/right pairs flattened as [l0, r0, l1, r1, ...]: an even count,
 // every index >= 0 and below num_points (skipped when num_points < 0, i.e. not yet
 // known), none used twice. Returns "" when valid, else what is wrong.
@@ -33,6 +36,7 @@ void flip_rows(const T* in, T* out, const ImageShape& shape, const bool* flip, i
                int64_t row_end);
 
 // (The fused flip + normalize of images is normalize_rows with a flip vector.)
+#endif
 
 // Moves point k of a flipped sample to its partner's slot p: x -> x_offset - x.
 // Shared by the CPU and CUDA kernels.
@@ -42,11 +46,13 @@ FKD_HOST_DEVICE inline void flip_keypoint(const T* src, T* dst, int64_t k, int64
   dst[2 * p + 1] = src[2 * k + 1];
 }
 
+#if !defined(__CUDACC_RTC__)
 // Keypoints [batch, 2 * num_points] of samples [begin, end). The gradient of the
 // remap is the same remap with x_offset = 0 (x' = -x).
 template <typename T>
 void flip_keypoints(const T* in, T* out, int64_t num_points, const bool* flip,
                     const int32_t* partner, T x_offset, int64_t begin, int64_t end);
+#endif
 
 // Stateless flip decisions: sample i is flipped when u_i < probability, with
 // u_i uniform in [0, 1) drawn from a counter-based hash of (seed, i). The same
@@ -74,6 +80,8 @@ FKD_HOST_DEVICE inline bool flip_decision(uint64_t key, int64_t i, double probab
   return u < probability;
 }
 
+#if !defined(__CUDACC_RTC__)
 void flip_decisions(uint64_t key, double probability, int64_t begin, int64_t end, bool* out);
+#endif
 
 }  // namespace fkd

@@ -1,12 +1,9 @@
 // The GPU side of the Block interface (gpu_common.h): DeviceBlock runs a kernel
 // body in one CUDA block, and block_sum reduces in a fixed order (butterfly
 // shuffles within each warp, then warp 0 over the warps' sums), so every run
-// gives the same bits. Included by the .cu files only.
+// gives the same bits. Included by gpu_kernels.cu only (compiled by NVRTC,
+// whose built-ins provide threadIdx, __shfl_xor_sync and __syncthreads).
 #pragma once
-
-#include <cuda_runtime.h>
-
-#include <cstdint>
 
 #include "kernels/gpu_common.h"
 
@@ -78,8 +75,6 @@ struct DeviceBlock {
 #endif
   }
 };
-
-inline GpuStatus last_launch_status() { return GpuStatus{static_cast<int>(cudaGetLastError())}; }
 
 }  // namespace gpu
 }  // namespace fkd

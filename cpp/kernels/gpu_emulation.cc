@@ -2,11 +2,33 @@
 // block's threads one after another (HostBlock), with the launch geometry the
 // CUDA launchers use. The tests compare this with the CPU kernels on every
 // machine, so the GPU path's indexing and math are checked even without a GPU.
-#include "kernels/image_gpu.h"
-#include "kernels/masked_rmse_gpu.h"
+#include "kernels/gpu_launch.h"
 
 namespace fkd {
 namespace gpu {
+namespace {
+
+// A block's threads run one after another on the CPU: the same body, the same
+// geometry, sums in thread order (the Block interface of gpu_common.h).
+struct HostBlock {
+  int threads;
+
+  int size() const { return threads; }
+
+  template <typename Fn>
+  void each(Fn&& fn) const {
+    for (int t = 0; t < threads; ++t) fn(t);
+  }
+
+  template <typename Fn>
+  auto sum(Fn&& fn) const -> decltype(fn(0)) {
+    decltype(fn(0)) total{};
+    for (int t = 0; t < threads; ++t) total = total + fn(t);
+    return total;
+  }
+};
+
+}  // namespace
 
 template <typename T>
 void emulate_masked_rmse(const MaskedRmseJob<T>& job) {

@@ -1,8 +1,9 @@
 // Image kernels on the GPU: normalization, flip with keypoint remap, the fused
 // flip + normalize, seeded flip decisions, and the normalization gradient.
-// Jobs (one launch's raw pointers and sizes), the block bodies that images.cu
-// runs as CUDA kernels and gpu_emulation.cc runs on the CPU, and the launchers.
-// No CUDA or TensorFlow header.
+// Jobs (one launch's raw pointers and sizes) and the block bodies that
+// gpu_kernels.cu runs as CUDA kernels and gpu_emulation.cc runs on the CPU.
+// NVRTC compiles this header: no standard header here; the host side (job
+// makers, launchers) is in gpu_launch.h.
 //
 // One CUDA block per image does everything that image needs in one launch: its
 // flip decision (given, or drawn from the seed and written out), its keypoint
@@ -12,10 +13,6 @@
 // the same quads in reverse order, each reversed. Otherwise one value at a time.
 // Per-image sums run in a fixed order (deterministic) and uint8 sums are exact.
 #pragma once
-
-#include <cstdint>
-#include <string>
-#include <type_traits>
 
 #include "kernels/flip.h"
 #include "kernels/gpu_common.h"
@@ -66,111 +63,10 @@ struct ImageJob {
   int16_t partner[kMaxFlipPoints] = {};
 };
 
-// How a job decides which images to flip.
-struct FlipSpec {
-  const bool* given = nullptr;  // one decision per image, or
-  bool seeded = false;          // drawn from (seed0, seed1) with `probability`
-  int64_t seed0 = 0;
-  int64_t seed1 = 0;
-  double probability = 0.5;
-  bool* flipped = nullptr;  // where seeded decisions are written (may be null)
-};
-
-struct KeypointSpec {
-  KeypointType type = KeypointType::kNone;
-  const void* in = nullptr;
-  void* out = nullptr;
-  int64_t num_points = 0;
-  const int32_t* partner = nullptr;  // host array of num_points (from flip_partners)
-  double x_offset = 0.0;             // W (or W - 1) for a flip, 0 for its gradient
-};
-
 // Threads per image block.
 template <typename In, typename Out>
 inline int image_job_threads(const ImageJob<In, Out>& job) {
   return block_threads_for(job.vector_path ? job.image_size / 4 : job.image_size);
-}
-
-// The limits every GPU image kernel shares: one grid row per image, int32
-// indices within an image. Empty string when the shape fits.
-inline std::string check_gpu_image_shape(const ImageShape& shape) {
-  if (shape.batch < 0 || shape.height < 0 || shape.width < 0 || shape.channels < 0) {
-    return "image dimensions must be >= 0";
-  }
-  if (shape.batch > 0x7fffffff) {
-    return "GPU image kernels take at most 2^31 - 1 images per call, got " +
-           std::to_string(shape.batch);
-  }
-  if (shape.image_size() > kMaxImageValues) {
-    return "GPU image kernels take images of at most " + std::to_string(kMaxImageValues) +
-           " values, got " + std::to_string(shape.image_size());
-  }
-  return "";
-}
-
-// Fills an image job; returns "" or what is wrong. `normalize` null means a
-// plain copy or mirror (In == Out). force_scalar skips the vector path (tests).
-template <typename In, typename Out>
-std::string make_image_job(const In* in, Out* out, const ImageShape& shape,
-                           const NormalizeParams* normalize, const FlipSpec& flip,
-                           const KeypointSpec& keypoints, bool force_scalar,
-                           ImageJob<In, Out>* job) {
-  const std::string bad_shape = check_gpu_image_shape(shape);
-  if (!bad_shape.empty()) return bad_shape;
-  if (normalize == nullptr && !std::is_same<In, Out>::value) {
-    return "a flip without normalization keeps the image dtype";
-  }
-  if (shape.size() > 0 && (in == nullptr || out == nullptr)) {
-    return "images and the output must not be null";
-  }
-  if (keypoints.num_points < 0 || keypoints.num_points > kMaxFlipPoints) {
-    return "GPU flips take at most " + std::to_string(kMaxFlipPoints) +
-           " keypoints per sample, got " + std::to_string(keypoints.num_points);
-  }
-  if (keypoints.type != KeypointType::kNone && shape.batch > 0 && keypoints.num_points > 0 &&
-      (keypoints.in == nullptr || keypoints.out == nullptr)) {
-    return "keypoints and their output must not be null";
-  }
-  *job = ImageJob<In, Out>{};
-  job->in = in;
-  job->out = out;
-  job->batch = shape.batch;
-  // With pixels, each factor is at most the image size, so all fit in 32 bits.
-  const bool pixels = shape.image_size() > 0;
-  job->width = static_cast<int32_t>(pixels ? shape.width : 0);
-  job->channels = static_cast<int32_t>(pixels ? shape.channels : 1);
-  job->row_size = static_cast<int32_t>(pixels ? shape.row_size() : 0);
-  job->image_size = static_cast<int32_t>(shape.image_size());
-  job->vector_path = !force_scalar && job->image_size % 4 == 0 && job->row_size % 4 == 0 &&
-                     aligned_for_quads(in) && aligned_for_quads(out);
-  if (normalize != nullptr) {
-    job->normalize = true;
-    job->standardize = normalize->mode == NormalizeMode::kStandardize;
-    if (!job->standardize) {
-      const ImageAffine affine = constant_affine(*normalize);
-      job->offset = affine.offset;
-      job->factor = affine.factor;
-    }
-  }
-  job->given = flip.given;
-  job->seeded = flip.given == nullptr && flip.seeded;
-  if (job->seeded) {
-    job->key = flip_seed_key(flip.seed0, flip.seed1);
-    job->probability = flip.probability;
-    job->flipped = flip.flipped;
-  }
-  if (keypoints.type != KeypointType::kNone && keypoints.num_points > 0) {
-    job->keypoint_type = keypoints.type;
-    job->keypoints = keypoints.in;
-    job->out_keypoints = keypoints.out;
-    job->num_points = static_cast<int32_t>(keypoints.num_points);
-    job->x_offset = keypoints.x_offset;
-    for (int64_t k = 0; k < keypoints.num_points; ++k) {
-      job->partner[k] =
-          static_cast<int16_t>(keypoints.partner != nullptr ? keypoints.partner[k] : k);
-    }
-  }
-  return "";
 }
 
 // ---- per-thread pieces of the block bodies
@@ -346,7 +242,7 @@ FKD_HOST_DEVICE inline IntSums partial_int_sums(const uint8_t* x, int32_t n, boo
 template <typename In, typename Block>
 FKD_HOST_DEVICE inline void image_moments_block(const In* x, int32_t n, bool vec, const Block& blk,
                                                 double* mean, double* variance) {
-  if constexpr (std::is_same<In, uint8_t>::value) {
+  if constexpr (IsSame<In, uint8_t>::value) {
     const IntSums s =
         blk.sum([&](int tid) { return partial_int_sums(x, n, vec, tid, blk.size()); });
     moments_from_int_sums(s.first, s.second, n, mean, variance);
@@ -423,28 +319,6 @@ struct NormalizeGradJob {
 template <typename In, typename Out>
 inline int normalize_grad_job_threads(const NormalizeGradJob<In, Out>& job) {
   return block_threads_for(job.vector_path ? job.image_size / 4 : job.image_size);
-}
-
-template <typename In, typename Out>
-std::string make_normalize_grad_job(const Out* grad, const In* images, In* out,
-                                    const ImageShape& shape, const NormalizeParams& params,
-                                    bool force_scalar, NormalizeGradJob<In, Out>* job) {
-  const std::string bad_shape = check_gpu_image_shape(shape);
-  if (!bad_shape.empty()) return bad_shape;
-  if (shape.size() > 0 && (grad == nullptr || images == nullptr || out == nullptr)) {
-    return "grad, images and the output must not be null";
-  }
-  *job = NormalizeGradJob<In, Out>{};
-  job->grad = grad;
-  job->images = images;
-  job->out = out;
-  job->batch = shape.batch;
-  job->image_size = static_cast<int32_t>(shape.image_size());
-  job->vector_path = !force_scalar && job->image_size % 4 == 0 && aligned_for_quads(grad) &&
-                     aligned_for_quads(images) && aligned_for_quads(out);
-  job->standardize = params.mode == NormalizeMode::kStandardize;
-  if (!job->standardize) job->factor = constant_affine(params).factor;
-  return "";
 }
 
 // dx[i] = In(fn(g[i], x[i])) over one image; x is read only when kReadsImages.
@@ -538,17 +412,6 @@ struct DecisionsJob {
   bool* out = nullptr;
 };
 
-inline std::string make_decisions_job(int64_t seed0, int64_t seed1, int64_t batch,
-                                      double probability, bool* out, DecisionsJob* job) {
-  if (batch < 0) return "batch must be >= 0, got " + std::to_string(batch);
-  if (!(probability >= 0.0 && probability <= 1.0)) {
-    return "probability must be in [0, 1], got " + std::to_string(probability);
-  }
-  if (batch > 0 && out == nullptr) return "the output must not be null";
-  *job = DecisionsJob{flip_seed_key(seed0, seed1), probability, batch, out};
-  return "";
-}
-
 inline int64_t decisions_blocks(int64_t batch) {
   return (batch + kDecisionThreads - 1) / kDecisionThreads;
 }
@@ -561,20 +424,6 @@ FKD_HOST_DEVICE inline void run_decisions_block(const DecisionsJob& job, int64_t
     if (i < job.batch) job.out[i] = flip_decision(job.key, i, job.probability);
   });
 }
-
-// Launchers (images.cu): enqueue on `stream`, return the launch status.
-template <typename In, typename Out>
-GpuStatus launch_image_job(const ImageJob<In, Out>& job, GpuStream stream);
-template <typename In, typename Out>
-GpuStatus launch_normalize_grad_job(const NormalizeGradJob<In, Out>& job, GpuStream stream);
-GpuStatus launch_decisions_job(const DecisionsJob& job, GpuStream stream);
-
-// The same bodies on the CPU over host pointers (gpu_emulation.cc).
-template <typename In, typename Out>
-void emulate_image_job(const ImageJob<In, Out>& job);
-template <typename In, typename Out>
-void emulate_normalize_grad_job(const NormalizeGradJob<In, Out>& job);
-void emulate_decisions_job(const DecisionsJob& job);
 
 }  // namespace gpu
 }  // namespace fkd

@@ -2,8 +2,6 @@
 // (channels == 1 for rank-3 input), row-major.
 #pragma once
 
-#include <cstdint>
-
 #include "kernels/portability.h"
 
 namespace fkd {

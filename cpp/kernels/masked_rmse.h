@@ -7,8 +7,10 @@
 // in block order, so the result has the same bits whatever the number of threads.
 #pragma once
 
+#if !defined(__CUDACC_RTC__)
 #include <cmath>
 #include <cstdint>
+#endif
 
 #include "kernels/portability.h"
 
@@ -20,11 +22,13 @@ inline int64_t masked_rmse_num_blocks(int64_t n) {
   return (n + kMaskedRmseBlock - 1) / kMaskedRmseBlock;
 }
 
+#if !defined(__CUDACC_RTC__)
 // Partial sums of blocks [block_begin, block_end) of n elements; writes
 // block_sum_sq[b] and block_count[b] for each block b in the range.
 template <typename T>
 void masked_rmse_blocks(const T* predictions, const T* targets, int64_t n, int64_t block_begin,
                         int64_t block_end, double* block_sum_sq, int64_t* block_count);
+#endif
 
 // Adds one element to a running (sum of squares, count): present when the
 // target is not NaN; the difference is taken in double so float32 sums of
@@ -51,9 +55,11 @@ FKD_HOST_DEVICE inline MaskedRmseTotals masked_rmse_finish(double sum_sq, double
   return {squared ? mse : (mse == 0.0 ? 0.0 : sqrt(mse)), sum_sq, count};
 }
 
+#if !defined(__CUDACC_RTC__)
 // Combines block partials in block order.
 MaskedRmseTotals masked_rmse_combine(const double* block_sum_sq, const int64_t* block_count,
                                      int64_t num_blocks, bool squared);
+#endif
 
 // The gradient at a present element is coefficient * (p - t) for predictions and
 // its negative for targets; missing elements get 0. The coefficient folds the
@@ -80,9 +86,11 @@ FKD_HOST_DEVICE inline T masked_rmse_grad_value(T prediction, T target, T coeffi
   return target == target ? coefficient * (prediction - target) : T(0);
 }
 
+#if !defined(__CUDACC_RTC__)
 // Elements [begin, end): grad_predictions and grad_targets (either may be null).
 template <typename T>
 void masked_rmse_grad(const T* predictions, const T* targets, T coefficient, int64_t begin,
                       int64_t end, T* grad_predictions, T* grad_targets);
+#endif
 
 }  // namespace fkd

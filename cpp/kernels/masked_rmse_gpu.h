@@ -1,6 +1,7 @@
-// Masked RMSE on the GPU: jobs (one launch's raw pointers and sizes), the block
-// bodies that masked_rmse.cu runs as CUDA kernels and gpu_emulation.cc runs on
-// the CPU, and the launchers. No CUDA or TensorFlow header.
+// Masked RMSE on the GPU: jobs (one launch's raw pointers and sizes) and the
+// block bodies that gpu_kernels.cu runs as CUDA kernels and gpu_emulation.cc
+// runs on the CPU. NVRTC compiles this header: no standard header here; the
+// host side (job makers, launchers) is in gpu_launch.h.
 //
 // Forward: block b sums the squares and the count of elements
 // [b * kMaskedRmseGpuChunk, (b + 1) * kMaskedRmseGpuChunk), each thread over fixed
@@ -11,9 +12,6 @@
 // Gradient: one element-wise launch that reads sum_sq, count and the upstream
 // gradients from device memory, so nothing waits for the host.
 #pragma once
-
-#include <cstdint>
-#include <string>
 
 #include "kernels/gpu_common.h"
 #include "kernels/masked_rmse.h"
@@ -50,41 +48,6 @@ inline int64_t masked_rmse_gpu_blocks(int64_t n) {
 inline int64_t masked_rmse_gpu_workspace_bytes(int64_t n) {
   const int64_t blocks = masked_rmse_gpu_blocks(n);
   return blocks > 1 ? blocks * static_cast<int64_t>(sizeof(MaskedRmsePartial)) : 0;
-}
-
-// Fills a forward job; returns "" or what is wrong.
-template <typename T>
-std::string make_masked_rmse_job(const T* predictions, const T* targets, int64_t n, bool squared,
-                                 T* loss, T* sum_sq, T* count, void* workspace,
-                                 int64_t workspace_bytes, MaskedRmseJob<T>* job) {
-  if (n < 0) return "the number of elements must be >= 0, got " + std::to_string(n);
-  if (n > 0 && (predictions == nullptr || targets == nullptr)) {
-    return "predictions and targets must not be null";
-  }
-  if (loss == nullptr || sum_sq == nullptr || count == nullptr) {
-    return "loss, sum_sq and count must not be null";
-  }
-  const int64_t needed = masked_rmse_gpu_workspace_bytes(n);
-  if (workspace_bytes < needed) {
-    return "the masked RMSE workspace needs " + std::to_string(needed) + " bytes for " +
-           std::to_string(n) + " elements, got " + std::to_string(workspace_bytes);
-  }
-  if (needed > 0 && (workspace == nullptr ||
-                     reinterpret_cast<uintptr_t>(workspace) % alignof(MaskedRmsePartial) != 0)) {
-    return "the masked RMSE workspace must be a non-null pointer aligned to " +
-           std::to_string(alignof(MaskedRmsePartial)) + " bytes";
-  }
-  *job = MaskedRmseJob<T>{};
-  job->predictions = predictions;
-  job->targets = targets;
-  job->n = n;
-  job->squared = squared;
-  job->loss = loss;
-  job->sum_sq = sum_sq;
-  job->count = count;
-  job->partials = static_cast<MaskedRmsePartial*>(workspace);
-  job->num_blocks = masked_rmse_gpu_blocks(n);
-  return "";
 }
 
 template <typename T>
@@ -167,30 +130,6 @@ inline int64_t masked_rmse_grad_gpu_blocks(int64_t n) {
   return (n + per_block - 1) / per_block;
 }
 
-template <typename T>
-std::string make_masked_rmse_grad_job(const T* predictions, const T* targets, int64_t n,
-                                      const T* sum_sq, const T* count, const T* grad_loss,
-                                      const T* grad_sum_sq, bool squared, T* grad_predictions,
-                                      T* grad_targets, MaskedRmseGradJob<T>* job) {
-  if (n < 0) return "the number of elements must be >= 0, got " + std::to_string(n);
-  if (n > 0 && (predictions == nullptr || targets == nullptr)) {
-    return "predictions and targets must not be null";
-  }
-  if (sum_sq == nullptr || count == nullptr) return "sum_sq and count must not be null";
-  *job = MaskedRmseGradJob<T>{};
-  job->predictions = predictions;
-  job->targets = targets;
-  job->n = n;
-  job->sum_sq = sum_sq;
-  job->count = count;
-  job->grad_loss = grad_loss;
-  job->grad_sum_sq = grad_sum_sq;
-  job->squared = squared;
-  job->grad_predictions = grad_predictions;
-  job->grad_targets = grad_targets;
-  return "";
-}
-
 // Block `block` of the gradient launch (kMaskedRmseThreads threads).
 template <typename T, typename Block>
 FKD_HOST_DEVICE inline void run_masked_rmse_grad_block(const MaskedRmseGradJob<T>& job,
@@ -226,18 +165,6 @@ FKD_HOST_DEVICE inline void run_masked_rmse_grad_block(const MaskedRmseGradJob<T
     }
   });
 }
-
-// Launchers (masked_rmse.cu): enqueue on `stream`, return the launch status.
-template <typename T>
-GpuStatus launch_masked_rmse(const MaskedRmseJob<T>& job, GpuStream stream);
-template <typename T>
-GpuStatus launch_masked_rmse_grad(const MaskedRmseGradJob<T>& job, GpuStream stream);
-
-// The same bodies run on the CPU over host pointers (gpu_emulation.cc).
-template <typename T>
-void emulate_masked_rmse(const MaskedRmseJob<T>& job);
-template <typename T>
-void emulate_masked_rmse_grad(const MaskedRmseGradJob<T>& job);
 
 }  // namespace gpu
 }  // namespace fkd

@@ -9,9 +9,11 @@
 // thread pool can shard either.
 #pragma once
 
+#if !defined(__CUDACC_RTC__)
 #include <cmath>
 #include <cstdint>
 #include <string>
+#endif
 
 #include "kernels/image_shape.h"
 #include "kernels/portability.h"
@@ -27,11 +29,13 @@ struct NormalizeParams {
   double stddev = 1.0;
 };
 
+#if !defined(__CUDACC_RTC__)
 // Fills *params from a mode name ("scale", "standardize" or "affine") and its
 // scalars. Returns "" when they are valid, else what is wrong (every face
 // reports this message in its own error type).
 std::string make_normalize_params(const std::string& mode, double scale, double mean, double stddev,
                                   NormalizeParams* params);
+#endif
 
 struct ImageAffine {
   double offset;
@@ -69,7 +73,10 @@ FKD_HOST_DEVICE inline void moments_from_int_sums(uint64_t s, uint64_t ss, int64
 }
 
 // Standardize divides by max(std, 1 / sqrt(N)); std_active says std won (ties
-// go to std, as tf.maximum routes them to its first input), which the gradient needs.
+// go to std, as tf.maximum routes them to its first input), which the gradient
+// needs. A NaN std (an image holding inf or NaN) wins too, as tf.maximum
+// propagates NaN: every value of such an image becomes NaN, as in
+// tf.image.per_image_standardization.
 struct StandardizeScale {
   double factor;
   bool std_active;
@@ -78,7 +85,7 @@ struct StandardizeScale {
 FKD_HOST_DEVICE inline StandardizeScale standardize_scale(double variance, int64_t n) {
   const double min_std = n > 0 ? 1.0 / sqrt(static_cast<double>(n)) : 1.0;
   const double std = sqrt(variance);
-  const bool active = std >= min_std;
+  const bool active = !(std < min_std);
   return {1.0 / (active ? std : min_std), active};
 }
 
@@ -111,6 +118,7 @@ FKD_HOST_DEVICE inline double standardize_grad_value(double g, double x, double 
   return factor * (g - means.mean_g - y * means.mean_gy);
 }
 
+#if !defined(__CUDACC_RTC__)
 // ---- CPU kernels.
 
 // Mean and population variance of one image's n values, computed exactly for
@@ -140,5 +148,6 @@ template <typename In, typename Out>
 void normalize_grad(const Out* grad, const In* images, const ImageShape& shape,
                     const NormalizeParams& params, int64_t image_begin, int64_t image_end,
                     In* grad_images);
+#endif
 
 }  // namespace fkd

@@ -1,7 +1,24 @@
-// Small macros shared by the CPU (.cc) and CUDA (.cu) kernels.
+// Small macros and types shared by the CPU kernels (.cc) and the CUDA kernels
+// (gpu_kernels.cu, compiled by NVRTC at build time).
 #pragma once
 
-#if defined(__CUDACC__)
+// NVRTC has no C++ standard library: it gets the fixed-width integer types here,
+// with the host's sizes and alignments (the launch parameters are host structs).
+#if defined(__CUDACC_RTC__)
+typedef signed char int8_t;
+typedef unsigned char uint8_t;
+typedef short int16_t;
+typedef unsigned short uint16_t;
+typedef int int32_t;
+typedef unsigned int uint32_t;
+typedef long long int64_t;
+typedef unsigned long long uint64_t;
+typedef unsigned long long uintptr_t;
+#else
+#include <cstdint>
+#endif
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define FKD_HOST_DEVICE __host__ __device__
 #else
 #define FKD_HOST_DEVICE
@@ -37,3 +54,17 @@
 #ifndef FKD_VECTOR_CLONES
 #define FKD_VECTOR_CLONES
 #endif
+
+namespace fkd {
+
+// std::is_same for code that NVRTC compiles too.
+template <typename A, typename B>
+struct IsSame {
+  static constexpr bool value = false;
+};
+template <typename A>
+struct IsSame<A, A> {
+  static constexpr bool value = true;
+};
+
+}  // namespace fkd

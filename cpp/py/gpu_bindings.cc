@@ -1,12 +1,15 @@
 // The GPU kernels by raw pointer, for tests and benchmarks without TensorFlow.
 //
-// Two submodules of _native take the same arguments: `cuda` (built with the CUDA
+// Two submodules of _native take the same arguments: `cuda` (built with the GPU
 // kernels) launches them on device pointers, e.g. CuPy's `a.data.ptr`, on the
-// given stream handle (`cupy.cuda.get_current_stream().ptr`; 0 is the legacy
-// default stream); `gpu_emulation` (always built) runs the same kernel bodies on
-// host pointers (`a.ctypes.data`). Outputs must not overlap inputs. Launches are
-// asynchronous: a CUDA error that happens while a kernel runs surfaces at the
-// next synchronization, a launch error as RuntimeError here.
+// given stream handle (`cupy.cuda.get_current_stream().ptr`; 0 is the current
+// context's default stream), through the same launcher the TensorFlow op
+// kernels use (kernels/gpu_launch.h); `gpu_emulation` (always built) runs the
+// same kernel bodies on host pointers (`a.ctypes.data`). Outputs must not
+// overlap inputs. Launches are asynchronous: a CUDA error that happens while a
+// kernel runs surfaces at the next synchronization, a launch error (no driver,
+// no image for this GPU) as RuntimeError here. Module-level functions say what
+// the build holds and what the driver offers.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -20,9 +23,7 @@
 #include <vector>
 
 #include "kernels/flip.h"
-#include "kernels/gpu_common.h"
-#include "kernels/image_gpu.h"
-#include "kernels/masked_rmse_gpu.h"
+#include "kernels/gpu_launch.h"
 #include "kernels/normalize.h"
 
 namespace py = pybind11;
@@ -80,7 +81,7 @@ struct Emulation {
   }
 };
 
-#if defined(FKD_OPS_WITH_CUDA)
+#if defined(FKD_OPS_WITH_GPU)
 // Launches jobs on the GPU over device pointers.
 struct Cuda {
   template <typename T>
@@ -112,10 +113,7 @@ void run(const Job& job, uintptr_t stream, const char* what) {
     py::gil_scoped_release release;
     status = Runner::run(job, as_stream(stream));
   }
-  if (!status.ok()) {
-    throw std::runtime_error(std::string(what) + ": CUDA error " + gpu_error_name(status) + ": " +
-                             gpu_error_string(status));
-  }
+  if (!status.ok()) throw std::runtime_error(std::string(what) + ": " + status.message);
 }
 
 enum class Dtype { kUint8, kFloat32, kFloat64 };
@@ -270,6 +268,10 @@ void images(const std::string& in_dtype, const std::string& out_dtype, uintptr_t
                   ? KeypointType::kFloat
                   : KeypointType::kDouble;
     require_size(num_points, "num_points");
+    if (num_points > gpu::kMaxFlipPoints) {
+      fail("GPU flips take at most " + std::to_string(gpu::kMaxFlipPoints) +
+           " keypoints per sample, got " + std::to_string(num_points));
+    }
     require(check_flip_pairs(pairs.data(), static_cast<int64_t>(pairs.size()), num_points));
     partner.resize(static_cast<size_t>(num_points));
     flip_partners(pairs.data(), static_cast<int64_t>(pairs.size()), num_points, partner.data());
@@ -369,28 +371,82 @@ void def_pointer_api(py::module_& m) {
 
 }  // namespace
 
-// Registers _native.gpu_emulation, and with CUDA _native.cuda; `cuda_device_count`
-// and `built_with_cuda` say what this build and machine offer.
+// Registers _native.gpu_emulation, and with GPU kernels _native.cuda, and the
+// module-level functions that describe the build and the driver.
 void def_gpu(py::module_& m) {
   py::module_ emulation = m.def_submodule(
       "gpu_emulation", "The GPU kernels' bodies run on the CPU over host pointers (for tests).");
   def_pointer_api<Emulation>(emulation);
-#if defined(FKD_OPS_WITH_CUDA)
+#if defined(FKD_OPS_WITH_GPU)
   m.attr("built_with_cuda") = true;
   py::module_ cuda =
       m.def_submodule("cuda", "The CUDA kernels over device pointers, on a given stream.");
   def_pointer_api<Cuda>(cuda);
+#else
+  m.attr("built_with_cuda") = false;
+#endif
   m.def(
       "cuda_device_count",
       [] {
         GpuStatus status;
-        return gpu_device_count(&status);
+        return gpu::device_count(&status);
       },
-      "Number of CUDA devices visible (0 without a driver or device; never raises).");
-#else
-  m.attr("built_with_cuda") = false;
-  m.def("cuda_device_count", [] { return 0; }, "Number of CUDA devices (this build has no CUDA).");
-#endif
+      "Number of CUDA devices the driver sees (0 without a driver or device; never raises).");
+  m.def(
+      "gpu_kernel_images",
+      [] {
+        py::list out;
+        for (const gpu::KernelImage& image : gpu::kernel_images()) {
+          py::dict d;
+          d["arch"] = image.arch;
+          d["kind"] = image.ptx ? "ptx" : "cubin";
+          d["target"] = (image.ptx ? "compute_" : "sm_") + std::to_string(image.arch);
+          d["data"] =
+              py::bytes(reinterpret_cast<const char*>(image.data), static_cast<size_t>(image.size));
+          out.append(d);
+        }
+        return out;
+      },
+      "The kernel images embedded in this library: arch, kind ('cubin' or 'ptx'), target "
+      "('sm_80', 'compute_90') and the bytes the driver loads. Empty without GPU kernels.");
+  m.def("gpu_kernel_names", &gpu::kernel_names,
+        "The extern \"C\" names of the kernels the launcher looks up in each image.");
+  m.def("gpu_nvrtc_version", &gpu::nvrtc_version,
+        "The CUDA version of the NVRTC that compiled the kernels ('' without GPU kernels).");
+  m.def(
+      "gpu_choose_image",
+      [](int major, int minor, int driver_version) {
+        std::string problem;
+        const int index = gpu::choose_image(major, minor, driver_version, &problem);
+        return py::make_tuple(index, problem);
+      },
+      py::arg("major"), py::arg("minor"), py::arg("driver_version"),
+      "(index into gpu_kernel_images(), '') of the image a GPU of that compute capability "
+      "loads under that driver (1000 * major + 10 * minor), or (-1, why not).");
+  m.def(
+      "gpu_probe",
+      [] {
+        const gpu::GpuReport report = gpu::probe_gpus();
+        py::dict d;
+        d["driver_loaded"] = report.driver_loaded;
+        d["driver_version"] = report.driver_version;
+        d["problem"] = report.problem;
+        py::list devices;
+        for (const gpu::GpuDeviceReport& dev : report.devices) {
+          py::dict e;
+          e["index"] = dev.index;
+          e["name"] = dev.name;
+          e["compute_capability"] = py::make_tuple(dev.major, dev.minor);
+          e["image"] = dev.image;
+          e["problem"] = dev.problem;
+          devices.append(e);
+        }
+        d["devices"] = devices;
+        return d;
+      },
+      "What the CUDA driver offers (loads libcuda, creates no context; never raises): "
+      "driver_loaded, driver_version, problem, and per device its name, compute capability, "
+      "the image it would run and any problem.");
 }
 
 }  // namespace py_face

@@ -158,10 +158,14 @@ py::array_t<In> normalize_images_grad(CArray<Out> grad, CArray<In> images, const
 
 // ------------------------------------------------------------------ flip
 
-std::vector<int32_t> partners(const std::vector<int64_t>& pairs, int64_t num_points) {
+// The partner table, for a batch that has samples: an empty batch may declare
+// any number of columns (a (0, 2**38) array holds nothing) and needs none.
+std::vector<int32_t> partners(const std::vector<int64_t>& pairs, int64_t num_points,
+                              int64_t batch) {
   const std::string bad = check_flip_pairs(pairs.data(), pairs.size(), num_points);
   if (!bad.empty()) fail(bad);
-  std::vector<int32_t> partner(num_points);
+  if (batch == 0) return {};
+  std::vector<int32_t> partner(static_cast<size_t>(num_points));
   flip_partners(pairs.data(), pairs.size(), num_points, partner.data());
   return partner;
 }
@@ -178,7 +182,7 @@ py::tuple flip_horizontal(CArray<T> images, CArray<K> keypoints, py::object flip
          " and keypoints " + shape_str(keypoints));
   }
   const int64_t num_points = keypoints.shape(1) / 2;
-  const std::vector<int32_t> partner = partners(pairs, num_points);
+  const std::vector<int32_t> partner = partners(pairs, num_points, shape.batch);
   const std::vector<uint8_t> decisions = decisions_of(flip, shape.batch);
   const bool* f = reinterpret_cast<const bool*>(decisions.data());
   py::array_t<T> out_images(shape_vec(images));

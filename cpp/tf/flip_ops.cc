@@ -1,14 +1,21 @@
-// TensorFlow face of the horizontal flip with keypoint remap: op registrations,
-// shape functions and CPU kernels. The math lives in kernels/flip.h and, for the
-// fused flip + normalize path, kernels/normalize.h.
+// TensorFlow face of the horizontal flip with keypoint remap: the ops, their
+// shape functions, one OpKernel<Device, ...> per op calling a functor
+// specialised for the CPU (kernels/flip.h and, for the fused flip + normalize
+// path, kernels/normalize.h) and the GPU (kernels/gpu_launch.h: one launch does
+// the decisions, the pixels and the keypoints), and one registration list for
+// both devices.
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/flip.h"
+#include "kernels/gpu_launch.h"
 #include "kernels/normalize.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tf/device.h"
 #include "tf/op_helpers.h"
 #include "tf/validation.h"
 
@@ -17,6 +24,7 @@ namespace tf_face {
 namespace {
 
 using ::tensorflow::DEVICE_CPU;
+using ::tensorflow::DEVICE_GPU;
 using ::tensorflow::OpKernel;
 using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
@@ -170,7 +178,98 @@ Gradient of FlipHorizontal: the image gradient is mirrored back, the keypoint
 gradient is remapped to the partner slots with its x component negated.
 )doc");
 
+// ------------------------------------------------------------------ functors
+
+// One flip op's tensors, in the device's memory (the seed aside: host memory).
+template <typename In, typename Out, typename K>
+struct FlipTensors {
+  const In* images = nullptr;
+  Out* out_images = nullptr;
+  const K* keypoints = nullptr;
+  K* out_keypoints = nullptr;
+  const bool* given = nullptr;  // Decisions::kGiven
+  bool* flipped = nullptr;      // Decisions::kSeeded: where the decisions go
+};
+
+template <typename Device, typename In, typename Out, typename K, Pixels kPixels,
+          Decisions kDecisions>
+struct FlipFunctor;
+
 template <typename In, typename Out, typename K, Pixels kPixels, Decisions kDecisions>
+struct FlipFunctor<CpuDevice, In, Out, K, kPixels, kDecisions> {
+  absl::Status operator()(OpKernelContext* ctx, const FlipAttrs& attrs, const FlipInputs& in,
+                          const FlipTensors<In, Out, K>& t) {
+    const ImageShape& shape = in.shape;
+    const bool* flip = t.given;
+    if (kDecisions == Decisions::kSeeded) {
+      flip_decisions(flip_seed_key(in.seed0, in.seed1), attrs.probability, 0, shape.batch,
+                     t.flipped);
+      flip = t.flipped;
+    }
+    if (shape.size() > 0) {
+      if constexpr (kPixels == Pixels::kFlipNormalize) {
+        std::vector<ImageAffine> per_image(shape.batch);
+        ComputeAffineParams(ctx, t.images, shape, attrs.normalize, per_image.data());
+        ParallelForMemoryBound(ctx, shape.rows(), shape.row_size() * (sizeof(In) + sizeof(Out)),
+                               [&](int64_t b, int64_t e) {
+                                 normalize_rows(t.images, t.out_images, shape, per_image.data(),
+                                                flip, b, e);
+                               });
+      } else {
+        static_assert(std::is_same<In, Out>::value, "a plain flip keeps the dtype");
+        ParallelForMemoryBound(
+            ctx, shape.rows(), shape.row_size() * 2 * sizeof(In),
+            [&](int64_t b, int64_t e) { flip_rows(t.images, t.out_images, shape, flip, b, e); });
+      }
+    }
+    if (shape.batch > 0) {
+      const K x_offset = static_cast<K>(FlipXOffset(attrs, shape, kPixels));
+      flip_keypoints(t.keypoints, t.out_keypoints, in.num_points, flip, in.partner.data(), x_offset,
+                     0, shape.batch);
+    }
+    return absl::OkStatus();
+  }
+};
+
+template <typename In, typename Out, typename K, Pixels kPixels, Decisions kDecisions>
+struct FlipFunctor<GpuDevice, In, Out, K, kPixels, kDecisions> {
+  absl::Status operator()(OpKernelContext* ctx, const FlipAttrs& attrs, const FlipInputs& in,
+                          const FlipTensors<In, Out, K>& t) {
+    if (in.shape.batch == 0) return absl::OkStatus();
+    GpuStream stream;
+    TF_RETURN_IF_ERROR(GpuStreamOf(ctx, &stream));
+    gpu::FlipSpec flip;
+    if (kDecisions == Decisions::kGiven) {
+      flip.given = t.given;
+    } else {
+      flip.seeded = true;
+      flip.seed0 = in.seed0;
+      flip.seed1 = in.seed1;
+      flip.probability = attrs.probability;
+      flip.flipped = t.flipped;
+    }
+    gpu::KeypointSpec kp;
+    kp.type =
+        std::is_same<K, float>::value ? gpu::KeypointType::kFloat : gpu::KeypointType::kDouble;
+    kp.in = t.keypoints;
+    kp.out = t.out_keypoints;
+    kp.num_points = in.num_points;
+    kp.partner = in.partner.data();
+    kp.x_offset = FlipXOffset(attrs, in.shape, kPixels);
+    // The job carries the partner table (2 KB): keep it off the stack.
+    auto job = std::make_unique<gpu::ImageJob<In, Out>>();
+    TF_RETURN_IF_ERROR(JobStatus(gpu::make_image_job(
+        t.images, t.out_images, in.shape,
+        kPixels == Pixels::kFlipNormalize ? &attrs.normalize : nullptr, flip, kp,
+        /*force_scalar=*/false, job.get())));
+    return LaunchStatus(gpu::launch_image_job(*job, stream), ctx->op_kernel().type_string());
+  }
+};
+
+// ------------------------------------------------------------------ kernel
+
+template <typename Device, typename In, typename Out, typename K, Pixels kPixels,
+          Decisions kDecisions>
 class FlipOp : public OpKernel {
  public:
   explicit FlipOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
@@ -178,100 +277,85 @@ class FlipOp : public OpKernel {
   }
 
   void Compute(OpKernelContext* ctx) override {
-    FlipInputs in;
-    OP_REQUIRES_OK(ctx, ValidateFlipInputs(ctx, attrs_, kPixels, kDecisions, &in));
-    const ImageShape& shape = in.shape;
-    const int64_t num_points = in.num_points;
-    const std::vector<int32_t>& partner = in.partner;
-    const Tensor& images = ctx->input(0);
-    const Tensor& keypoints = ctx->input(1);
-
-    const bool* flip = nullptr;
-    if (kDecisions == Decisions::kGiven) {
-      flip = ctx->input(2).flat<bool>().data();
-    } else {
-      Tensor* flipped = nullptr;
-      OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({shape.batch}), &flipped));
-      bool* decisions = flipped->flat<bool>().data();
-      flip_decisions(flip_seed_key(in.seed0, in.seed1), attrs_.probability, 0, shape.batch,
-                     decisions);
-      flip = decisions;
-    }
-
-    Tensor* out_images = nullptr;
-    Tensor* out_keypoints = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, images.shape(), &out_images));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, keypoints.shape(), &out_keypoints));
-
-    const In* x = images.flat<In>().data();
-    Out* y = out_images->flat<Out>().data();
-    if (shape.size() > 0) {
-      if constexpr (kPixels == Pixels::kFlipNormalize) {
-        std::vector<ImageAffine> per_image(shape.batch);
-        ComputeAffineParams(ctx, x, shape, attrs_.normalize, per_image.data());
-        ParallelForMemoryBound(ctx, shape.rows(), shape.row_size() * (sizeof(In) + sizeof(Out)),
-                               [&](int64_t b, int64_t e) {
-                                 normalize_rows(x, y, shape, per_image.data(), flip, b, e);
-                               });
+    GuardedCompute(ctx, [&] {
+      FlipInputs in;
+      OP_REQUIRES_OK(ctx, ValidateFlipInputs(ctx, attrs_, kPixels, kDecisions, &in));
+      const Tensor& images = ctx->input(0);
+      const Tensor& keypoints = ctx->input(1);
+      Tensor* out_images = nullptr;
+      Tensor* out_keypoints = nullptr;
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(0, images.shape(), &out_images));
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(1, keypoints.shape(), &out_keypoints));
+      FlipTensors<In, Out, K> t;
+      t.images = images.flat<In>().data();
+      t.out_images = out_images->flat<Out>().data();
+      t.keypoints = keypoints.flat<K>().data();
+      t.out_keypoints = out_keypoints->flat<K>().data();
+      if (kDecisions == Decisions::kGiven) {
+        t.given = ctx->input(2).flat<bool>().data();
       } else {
-        static_assert(std::is_same<In, Out>::value, "a plain flip keeps the dtype");
-        ParallelForMemoryBound(ctx, shape.rows(), shape.row_size() * 2 * sizeof(In),
-                               [&](int64_t b, int64_t e) { flip_rows(x, y, shape, flip, b, e); });
+        Tensor* flipped = nullptr;
+        OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({in.shape.batch}), &flipped));
+        t.flipped = flipped->flat<bool>().data();
       }
-    }
-    const K x_offset = static_cast<K>(FlipXOffset(attrs_, shape, kPixels));
-    flip_keypoints(keypoints.flat<K>().data(), out_keypoints->flat<K>().data(), num_points, flip,
-                   partner.data(), x_offset, 0, shape.batch);
+      OP_REQUIRES_OK(ctx,
+                     (FlipFunctor<Device, In, Out, K, kPixels, kDecisions>()(ctx, attrs_, in, t)));
+    });
   }
 
  private:
   FlipAttrs attrs_;
 };
 
-#define FKD_REGISTER_SAME(T, K)                                                                    \
+// ------------------------------------------------------------------ registrations
+
+#define FKD_REGISTER_SAME(DEVICE, Dev, T, K)                                                   \
+  REGISTER_KERNEL_BUILDER(                                                                     \
+      Name("Fkd>FlipHorizontal").Device(DEVICE).TypeConstraint<T>("T").TypeConstraint<K>("K"), \
+      (FlipOp<Dev, T, T, K, Pixels::kFlip, Decisions::kGiven>));                               \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipHorizontal")                                     \
+                              .Device(DEVICE)                                                  \
+                              .TypeConstraint<T>("T")                                          \
+                              .TypeConstraint<K>("K")                                          \
+                              .HostMemory("seed"),                                             \
+                          (FlipOp<Dev, T, T, K, Pixels::kFlip, Decisions::kSeeded>));
+#define FKD_REGISTER_GRAD(DEVICE, Dev, T, K)                                                       \
   REGISTER_KERNEL_BUILDER(                                                                         \
-      Name("Fkd>FlipHorizontal").Device(DEVICE_CPU).TypeConstraint<T>("T").TypeConstraint<K>("K"), \
-      (FlipOp<T, T, K, Pixels::kFlip, Decisions::kGiven>));                                        \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipHorizontal")                                         \
-                              .Device(DEVICE_CPU)                                                  \
-                              .TypeConstraint<T>("T")                                              \
-                              .TypeConstraint<K>("K")                                              \
-                              .HostMemory("seed"),                                                 \
-                          (FlipOp<T, T, K, Pixels::kFlip, Decisions::kSeeded>));
-#define FKD_REGISTER_GRAD(T, K)                          \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipHorizontalGrad") \
-                              .Device(DEVICE_CPU)        \
-                              .TypeConstraint<T>("T")    \
-                              .TypeConstraint<K>("K"),   \
-                          (FlipOp<T, T, K, Pixels::kFlipGrad, Decisions::kGiven>));
-#define FKD_REGISTER_FUSED(In, Out, K)                                                      \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipNormalize")                                         \
-                              .Device(DEVICE_CPU)                                           \
-                              .TypeConstraint<In>("Tin")                                    \
-                              .TypeConstraint<Out>("Tout")                                  \
-                              .TypeConstraint<K>("K"),                                      \
-                          (FlipOp<In, Out, K, Pixels::kFlipNormalize, Decisions::kGiven>)); \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipNormalize")                                   \
-                              .Device(DEVICE_CPU)                                           \
-                              .TypeConstraint<In>("Tin")                                    \
-                              .TypeConstraint<Out>("Tout")                                  \
-                              .TypeConstraint<K>("K")                                       \
-                              .HostMemory("seed"),                                          \
-                          (FlipOp<In, Out, K, Pixels::kFlipNormalize, Decisions::kSeeded>));
-#define FKD_REGISTER_K(K)                \
-  FKD_REGISTER_SAME(uint8_t, K)          \
-  FKD_REGISTER_SAME(float, K)            \
-  FKD_REGISTER_SAME(double, K)           \
-  FKD_REGISTER_GRAD(float, K)            \
-  FKD_REGISTER_GRAD(double, K)           \
-  FKD_REGISTER_FUSED(uint8_t, float, K)  \
-  FKD_REGISTER_FUSED(uint8_t, double, K) \
-  FKD_REGISTER_FUSED(float, float, K)    \
-  FKD_REGISTER_FUSED(float, double, K)   \
-  FKD_REGISTER_FUSED(double, float, K)   \
-  FKD_REGISTER_FUSED(double, double, K)
-FKD_REGISTER_K(float)
-FKD_REGISTER_K(double)
+      Name("Fkd>FlipHorizontalGrad").Device(DEVICE).TypeConstraint<T>("T").TypeConstraint<K>("K"), \
+      (FlipOp<Dev, T, T, K, Pixels::kFlipGrad, Decisions::kGiven>));
+#define FKD_REGISTER_FUSED(DEVICE, Dev, In, Out, K)                                              \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>FlipNormalize")                                              \
+                              .Device(DEVICE)                                                    \
+                              .TypeConstraint<In>("Tin")                                         \
+                              .TypeConstraint<Out>("Tout")                                       \
+                              .TypeConstraint<K>("K"),                                           \
+                          (FlipOp<Dev, In, Out, K, Pixels::kFlipNormalize, Decisions::kGiven>)); \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>RandomFlipNormalize")                                        \
+                              .Device(DEVICE)                                                    \
+                              .TypeConstraint<In>("Tin")                                         \
+                              .TypeConstraint<Out>("Tout")                                       \
+                              .TypeConstraint<K>("K")                                            \
+                              .HostMemory("seed"),                                               \
+                          (FlipOp<Dev, In, Out, K, Pixels::kFlipNormalize, Decisions::kSeeded>));
+#define FKD_REGISTER_K(DEVICE, Dev, K)                \
+  FKD_REGISTER_SAME(DEVICE, Dev, uint8_t, K)          \
+  FKD_REGISTER_SAME(DEVICE, Dev, float, K)            \
+  FKD_REGISTER_SAME(DEVICE, Dev, double, K)           \
+  FKD_REGISTER_GRAD(DEVICE, Dev, float, K)            \
+  FKD_REGISTER_GRAD(DEVICE, Dev, double, K)           \
+  FKD_REGISTER_FUSED(DEVICE, Dev, uint8_t, float, K)  \
+  FKD_REGISTER_FUSED(DEVICE, Dev, uint8_t, double, K) \
+  FKD_REGISTER_FUSED(DEVICE, Dev, float, float, K)    \
+  FKD_REGISTER_FUSED(DEVICE, Dev, float, double, K)   \
+  FKD_REGISTER_FUSED(DEVICE, Dev, double, float, K)   \
+  FKD_REGISTER_FUSED(DEVICE, Dev, double, double, K)
+#define FKD_REGISTER_ALL(DEVICE, Dev) \
+  FKD_REGISTER_K(DEVICE, Dev, float)  \
+  FKD_REGISTER_K(DEVICE, Dev, double)
+FKD_REGISTER_ALL(DEVICE_CPU, CpuDevice)
+#if defined(FKD_OPS_WITH_GPU)
+FKD_REGISTER_ALL(DEVICE_GPU, GpuDevice)
+#endif
 
 }  // namespace
 }  // namespace tf_face

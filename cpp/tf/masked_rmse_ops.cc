@@ -1,11 +1,15 @@
-// TensorFlow face of the masked RMSE loss: op registrations, shape functions and
-// CPU kernels. The math lives in kernels/masked_rmse.h.
+// TensorFlow face of the masked RMSE loss: the ops, their shape functions, one
+// OpKernel<Device, T> per op calling a functor specialised for the CPU
+// (kernels/masked_rmse.h, on TF's thread pool) and the GPU (kernels/gpu_launch.h,
+// on the op's stream), and one registration list for both devices.
 #include <vector>
 
+#include "kernels/gpu_launch.h"
 #include "kernels/masked_rmse.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tf/device.h"
 #include "tf/op_helpers.h"
 #include "tf/validation.h"
 
@@ -14,6 +18,7 @@ namespace tf_face {
 namespace {
 
 using ::tensorflow::DEVICE_CPU;
+using ::tensorflow::DEVICE_GPU;
 using ::tensorflow::OpKernel;
 using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
@@ -77,7 +82,94 @@ REGISTER_OP("Fkd>MaskedRmseGrad")
       return absl::OkStatus();
     });
 
+// ------------------------------------------------------------------ functors
+
+// Writes loss, sum_sq and count (scalars in the device's memory).
+template <typename Device, typename T>
+struct MaskedRmseFunctor;
+
 template <typename T>
+struct MaskedRmseFunctor<CpuDevice, T> {
+  absl::Status operator()(OpKernelContext* ctx, const T* p, const T* t, int64_t n, bool squared,
+                          T* loss, T* sum_sq, T* count) {
+    const int64_t blocks = masked_rmse_num_blocks(n);
+    std::vector<double> sums(blocks);
+    std::vector<int64_t> counts(blocks);
+    // Both passes are memory-bound (vectorized, ~1 cycle per element).
+    const int64_t block_bytes = 2 * sizeof(T) * kMaskedRmseBlock;
+    ParallelForMemoryBound(ctx, blocks, block_bytes, [&](int64_t b, int64_t e) {
+      masked_rmse_blocks(p, t, n, b, e, sums.data(), counts.data());
+    });
+    const MaskedRmseTotals totals =
+        masked_rmse_combine(sums.data(), counts.data(), blocks, squared);
+    *loss = static_cast<T>(totals.loss);
+    *sum_sq = static_cast<T>(totals.sum_sq);
+    *count = static_cast<T>(totals.count);
+    return absl::OkStatus();
+  }
+};
+
+template <typename T>
+struct MaskedRmseFunctor<GpuDevice, T> {
+  absl::Status operator()(OpKernelContext* ctx, const T* p, const T* t, int64_t n, bool squared,
+                          T* loss, T* sum_sq, T* count) {
+    GpuStream stream;
+    TF_RETURN_IF_ERROR(GpuStreamOf(ctx, &stream));
+    const int64_t workspace_bytes = gpu::masked_rmse_gpu_workspace_bytes(n);
+    Tensor workspace;
+    if (workspace_bytes > 0) {
+      TF_RETURN_IF_ERROR(
+          ctx->allocate_temp(tf::DT_INT8, TensorShape({workspace_bytes}), &workspace));
+    }
+    gpu::MaskedRmseJob<T> job;
+    TF_RETURN_IF_ERROR(JobStatus(gpu::make_masked_rmse_job(
+        p, t, n, squared, loss, sum_sq, count,
+        workspace_bytes > 0 ? workspace.flat<int8_t>().data() : nullptr, workspace_bytes, &job)));
+    return LaunchStatus(gpu::launch_masked_rmse(job, stream), "MaskedRmse");
+  }
+};
+
+// Writes the gradients that are not null. The four scalars (sum_sq, count and
+// the upstream gradients) are tensors in the device's memory.
+template <typename Device, typename T>
+struct MaskedRmseGradFunctor;
+
+template <typename T>
+struct MaskedRmseGradFunctor<CpuDevice, T> {
+  absl::Status operator()(OpKernelContext* ctx, const T* p, const T* t, int64_t n,
+                          const Tensor* scalars[4], bool squared, T* gp, T* gt) {
+    double s[4];
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<double>(scalars[i]->scalar<T>()());
+    const T coefficient =
+        static_cast<T>(masked_rmse_grad_coefficient(s[0], s[1], s[2], s[3], squared));
+    const int64_t bytes = (2 + (gp != nullptr) + (gt != nullptr)) * sizeof(T);
+    ParallelForMemoryBound(ctx, n, bytes, [&](int64_t b, int64_t e) {
+      masked_rmse_grad(p, t, coefficient, b, e, gp, gt);
+    });
+    return absl::OkStatus();
+  }
+};
+
+template <typename T>
+struct MaskedRmseGradFunctor<GpuDevice, T> {
+  absl::Status operator()(OpKernelContext* ctx, const T* p, const T* t, int64_t n,
+                          const Tensor* scalars[4], bool squared, T* gp, T* gt) {
+    GpuStream stream;
+    TF_RETURN_IF_ERROR(GpuStreamOf(ctx, &stream));
+    // The scalars stay in device memory: the kernel reads them itself, so
+    // nothing waits for the forward pass to finish.
+    const T* s[4];
+    for (int i = 0; i < 4; ++i) s[i] = scalars[i]->flat<T>().data();
+    gpu::MaskedRmseGradJob<T> job;
+    TF_RETURN_IF_ERROR(JobStatus(
+        gpu::make_masked_rmse_grad_job(p, t, n, s[0], s[1], s[2], s[3], squared, gp, gt, &job)));
+    return LaunchStatus(gpu::launch_masked_rmse_grad(job, stream), "MaskedRmseGrad");
+  }
+};
+
+// ------------------------------------------------------------------ kernels
+
+template <typename Device, typename T>
 class MaskedRmseOp : public OpKernel {
  public:
   explicit MaskedRmseOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
@@ -85,35 +177,26 @@ class MaskedRmseOp : public OpKernel {
   }
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& predictions = ctx->input(0);
-    const Tensor& targets = ctx->input(1);
-    OP_REQUIRES_OK(ctx, ValidateMaskedRmsePair(predictions, targets));
-    const int64_t n = predictions.NumElements();
-    const int64_t blocks = masked_rmse_num_blocks(n);
-    std::vector<double> sums(blocks);
-    std::vector<int64_t> counts(blocks);
-    const T* p = predictions.flat<T>().data();
-    const T* t = targets.flat<T>().data();
-    // Both passes are memory-bound (vectorized, ~1 cycle per element).
-    const int64_t block_bytes = 2 * sizeof(T) * kMaskedRmseBlock;
-    ParallelForMemoryBound(ctx, blocks, block_bytes, [&](int64_t b, int64_t e) {
-      masked_rmse_blocks(p, t, n, b, e, sums.data(), counts.data());
+    GuardedCompute(ctx, [&] {
+      const Tensor& predictions = ctx->input(0);
+      const Tensor& targets = ctx->input(1);
+      OP_REQUIRES_OK(ctx, ValidateMaskedRmsePair(predictions, targets));
+      Tensor* out[3];
+      for (int i = 0; i < 3; ++i) {
+        OP_REQUIRES_OK(ctx, ctx->allocate_output(i, TensorShape({}), &out[i]));
+      }
+      OP_REQUIRES_OK(ctx, MaskedRmseFunctor<Device, T>()(
+                              ctx, predictions.flat<T>().data(), targets.flat<T>().data(),
+                              predictions.NumElements(), squared_, out[0]->flat<T>().data(),
+                              out[1]->flat<T>().data(), out[2]->flat<T>().data()));
     });
-    const MaskedRmseTotals totals =
-        masked_rmse_combine(sums.data(), counts.data(), blocks, squared_);
-    const double values[3] = {totals.loss, totals.sum_sq, totals.count};
-    for (int i = 0; i < 3; ++i) {
-      Tensor* out = nullptr;
-      OP_REQUIRES_OK(ctx, ctx->allocate_output(i, TensorShape({}), &out));
-      out->scalar<T>()() = static_cast<T>(values[i]);
-    }
   }
 
  private:
   bool squared_ = false;
 };
 
-template <typename T>
+template <typename Device, typename T>
 class MaskedRmseGradOp : public OpKernel {
  public:
   explicit MaskedRmseGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
@@ -121,30 +204,27 @@ class MaskedRmseGradOp : public OpKernel {
   }
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& predictions = ctx->input(0);
-    const Tensor& targets = ctx->input(1);
-    OP_REQUIRES_OK(ctx, ValidateMaskedRmsePair(predictions, targets));
-    OP_REQUIRES_OK(ctx, ValidateMaskedRmseGradScalars(ctx));
-    double s[4];
-    for (int i = 0; i < 4; ++i) s[i] = static_cast<double>(ctx->input(2 + i).scalar<T>()());
-    const T coefficient =
-        static_cast<T>(masked_rmse_grad_coefficient(s[0], s[1], s[2], s[3], squared_));
-    // A training step wants only the predictions' gradient: in a graph the
-    // executor says which outputs have consumers, and only those are computed.
-    T* gp = nullptr;
-    T* gt = nullptr;
-    for (int i = 0; i < 2; ++i) {
-      if (!ctx->output_required(i)) continue;
-      Tensor* out = nullptr;
-      OP_REQUIRES_OK(ctx, ctx->allocate_output(i, predictions.shape(), &out));
-      (i == 0 ? gp : gt) = out->flat<T>().data();
-    }
-    if (gp == nullptr && gt == nullptr) return;
-    const T* p = predictions.flat<T>().data();
-    const T* t = targets.flat<T>().data();
-    const int64_t bytes = (2 + (gp != nullptr) + (gt != nullptr)) * sizeof(T);
-    ParallelForMemoryBound(ctx, predictions.NumElements(), bytes, [&](int64_t b, int64_t e) {
-      masked_rmse_grad(p, t, coefficient, b, e, gp, gt);
+    GuardedCompute(ctx, [&] {
+      const Tensor& predictions = ctx->input(0);
+      const Tensor& targets = ctx->input(1);
+      OP_REQUIRES_OK(ctx, ValidateMaskedRmsePair(predictions, targets));
+      OP_REQUIRES_OK(ctx, ValidateMaskedRmseGradScalars(ctx));
+      // A training step wants only the predictions' gradient: in a graph the
+      // executor says which outputs have consumers, and only those are computed,
+      // on either device.
+      T* grads[2] = {nullptr, nullptr};
+      for (int i = 0; i < 2; ++i) {
+        if (!ctx->output_required(i)) continue;
+        Tensor* out = nullptr;
+        OP_REQUIRES_OK(ctx, ctx->allocate_output(i, predictions.shape(), &out));
+        grads[i] = out->flat<T>().data();
+      }
+      if (grads[0] == nullptr && grads[1] == nullptr) return;
+      const Tensor* scalars[4];
+      for (int i = 0; i < 4; ++i) scalars[i] = &ctx->input(2 + i);
+      OP_REQUIRES_OK(ctx, MaskedRmseGradFunctor<Device, T>()(
+                              ctx, predictions.flat<T>().data(), targets.flat<T>().data(),
+                              predictions.NumElements(), scalars, squared_, grads[0], grads[1]));
     });
   }
 
@@ -152,14 +232,22 @@ class MaskedRmseGradOp : public OpKernel {
   bool squared_ = false;
 };
 
-#define FKD_REGISTER(T)                                                                         \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmse").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
-                          MaskedRmseOp<T>);                                                     \
-  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmseGrad").Device(DEVICE_CPU).TypeConstraint<T>("T"), \
-                          MaskedRmseGradOp<T>);
-FKD_REGISTER(float)
-FKD_REGISTER(double)
+// ------------------------------------------------------------------ registrations
+
+#define FKD_REGISTER(DEVICE, Dev, T)                                                        \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmse").Device(DEVICE).TypeConstraint<T>("T"),     \
+                          (MaskedRmseOp<Dev, T>));                                          \
+  REGISTER_KERNEL_BUILDER(Name("Fkd>MaskedRmseGrad").Device(DEVICE).TypeConstraint<T>("T"), \
+                          (MaskedRmseGradOp<Dev, T>));
+#define FKD_REGISTER_ALL(DEVICE, Dev) \
+  FKD_REGISTER(DEVICE, Dev, float)    \
+  FKD_REGISTER(DEVICE, Dev, double)
+FKD_REGISTER_ALL(DEVICE_CPU, CpuDevice)
+#if defined(FKD_OPS_WITH_GPU)
+FKD_REGISTER_ALL(DEVICE_GPU, GpuDevice)
+#endif
 #undef FKD_REGISTER
+#undef FKD_REGISTER_ALL
 
 }  // namespace
 }  // namespace tf_face

@@ -1,6 +1,6 @@
-// Run-time input checks and attribute reading shared by the CPU and GPU kernels
-// of each op, so both devices accept and refuse exactly the same inputs with the
-// same messages. Only shapes (and the host-memory seed) are read: nothing here
+// Run-time input checks and attribute reading shared by every op kernel (one
+// OpKernel<Device, ...> per op), so both devices accept and refuse exactly the
+// same inputs with the same messages. Only shapes (and the host-memory seed) are read: nothing here
 // touches device memory.
 #pragma once
 
@@ -85,7 +85,7 @@ inline absl::Status ReadFlipAttrs(tf::OpKernelConstruction* ctx, Pixels pixels, 
 struct FlipInputs {
   ImageShape shape;
   int64_t num_points = 0;
-  std::vector<int32_t> partner;  // partner[k]: the point k swaps with
+  std::vector<int32_t> partner;  // partner[k]: the point k swaps with (empty when batch is 0)
   int64_t seed0 = 0;             // seeded ops: the seed (host memory)
   int64_t seed1 = 0;
 };
@@ -115,8 +115,14 @@ inline absl::Status ValidateFlipInputs(tf::OpKernelContext* ctx, const FlipAttrs
   in->num_points = cols / 2;
   const std::string bad = check_flip_pairs(attrs.pairs.data(), attrs.pairs.size(), in->num_points);
   if (!bad.empty()) return InvalidArg(bad);
-  in->partner.resize(in->num_points);
-  flip_partners(attrs.pairs.data(), attrs.pairs.size(), in->num_points, in->partner.data());
+  // The partner table only for samples that exist: an empty batch may declare
+  // any number of columns (a [0, 2^38] tensor holds nothing), and a table of
+  // cols / 2 entries for it would be gigabytes of nothing. With samples, the
+  // keypoints tensor itself holds at least that many values.
+  if (in->shape.batch > 0) {
+    in->partner.resize(static_cast<size_t>(in->num_points));
+    flip_partners(attrs.pairs.data(), attrs.pairs.size(), in->num_points, in->partner.data());
+  }
 
   const tf::Tensor& third = ctx->input(2);
   if (decisions == Decisions::kGiven) {

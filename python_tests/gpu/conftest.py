@@ -1,8 +1,13 @@
-"""Fixtures of the GPU kernel tests: the backends (faces) the kernels run on.
+"""Fixtures of the GPU kernel tests: the backend (face) the kernels run on.
 
-`face` is the CUDA backend (CuPy arrays, `_native.cuda`) where a GPU, its driver,
-CuPy and a CUDA build are present, and always the emulation backend, which runs
-the same kernel bodies on the CPU. Nothing here imports TensorFlow.
+`face` is the CUDA backend (CuPy arrays, `_native.cuda`, through the launcher the
+TensorFlow op kernels use) where a GPU, its driver, CuPy and a build with GPU
+kernels are present, else the emulation backend, which runs the same kernel
+bodies on the CPU. One backend per run, never both: on a GPU machine the
+emulation adds nothing, and elsewhere the CUDA cases would only be skipped.
+``FKD_GPU_FACE=cuda`` insists on the GPU (the device script sets it, so a broken
+GPU setup fails instead of quietly testing the emulation); ``emulation`` forces
+the CPU. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from gpu_face import CudaFace, EmulationFace, cuda_unavailable_reason, load_nati
 BASE_SEED = int(os.environ.get("FKD_TEST_SEED", secrets.randbits(32)))
 
 
+def _choice() -> str:
+    choice = os.environ.get("FKD_GPU_FACE", "auto").lower()
+    if choice not in ("auto", "cuda", "emulation"):
+        raise pytest.UsageError(f"FKD_GPU_FACE must be auto, cuda or emulation, got {choice!r}")
+    return choice
+
+
 def pytest_report_header(config):
-    return f"fkd_ops GPU kernel tests: FKD_TEST_SEED={BASE_SEED}"
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU (skipped where there is none)")
+    return f"fkd_ops GPU kernel tests: FKD_TEST_SEED={BASE_SEED}, FKD_GPU_FACE={_choice()}"
 
 
 @pytest.fixture(scope="session")
@@ -33,14 +41,17 @@ def native():
     return load_native()
 
 
-@pytest.fixture(scope="session", params=["emulation", pytest.param("cuda", marks=pytest.mark.gpu)])
-def face(request, native):
-    if request.param == "emulation":
+@pytest.fixture(scope="session")
+def face(native):
+    choice = _choice()
+    if choice == "emulation":
         return EmulationFace(native)
     reason = cuda_unavailable_reason(native)
-    if reason is not None:
-        pytest.skip(reason)
-    return CudaFace(native)
+    if reason is None:
+        return CudaFace(native)
+    if choice == "cuda":
+        pytest.fail(f"FKD_GPU_FACE=cuda but the CUDA face cannot run: {reason}")
+    return EmulationFace(native)
 
 
 @pytest.fixture
