@@ -460,8 +460,12 @@ int choose_image(int major, int minor, int driver_version, std::string* problem)
     return -1;
   }
   const std::vector<KernelImage> images = kernel_images();
+  // FKD_OPS_GPU_FORCE_PTX=1 skips the cubins, so a GPU that has one can prove
+  // the PTX path that newer GPUs take (the device script runs the tests so).
+  const char* force_ptx = std::getenv("FKD_OPS_GPU_FORCE_PTX");
+  const bool cubins = force_ptx == nullptr || *force_ptx == '\0' || *force_ptx == '0';
   int best = -1;
-  for (size_t i = 0; i < images.size(); ++i) {
+  for (size_t i = 0; cubins && i < images.size(); ++i) {
     const KernelImage& image = images[i];
     if (!image.ptx && image.arch / 10 == major && image.arch % 10 <= minor &&
         (best < 0 || image.arch > images[static_cast<size_t>(best)].arch)) {

@@ -74,7 +74,8 @@ std::vector<std::string> kernel_names();
 // The image for a GPU of compute capability major.minor under a driver of
 // version driver_version (1000 * major + 10 * minor, as cuDriverGetVersion):
 // the cubin of the same major and the highest minor not above the GPU's, else
-// the newest PTX not above it if the driver can compile it. Returns the index
+// the newest PTX not above it if the driver can compile it (only the PTX when
+// the environment sets FKD_OPS_GPU_FORCE_PTX=1, to test that path on any GPU). Returns the index
 // into kernel_images() or -1 with the reason in *problem.
 int choose_image(int major, int minor, int driver_version, std::string* problem);
 

@@ -70,10 +70,10 @@ def fake_driver(native, tmp_path_factory):
     return path
 
 
-def run_child(fake_driver, tmp_path, cc, driver):
+def run_child(fake_driver, tmp_path, cc, driver, **env_vars):
     log = tmp_path / "driver.log"
     env = dict(os.environ, FKD_OPS_LIBCUDA=str(fake_driver), FAKE_CUDA_CC=cc, FAKE_CUDA_DRIVER=str(driver),
-               FAKE_CUDA_LOG=str(log))
+               FAKE_CUDA_LOG=str(log), **env_vars)
     done = subprocess.run([sys.executable, "-c", CHILD.format(here=str(HERE))], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -104,8 +104,10 @@ def test_launches_go_through_the_driver_with_the_image_for_the_gpu(fake_driver, 
     assert [g[:3] for g in got[5:]] == [["fkd_flip_decisions", "4", "256"]] * 4  # 1000 of 256 a block
 
 
-def test_newer_gpus_load_the_ptx(fake_driver, tmp_path):
-    out, lines = run_child(fake_driver, tmp_path, "10.0", 12080)  # Blackwell under R570
+@pytest.mark.parametrize("cc, driver, force", [("10.0", 12080, "0"), ("9.0", 12050, "1")])
+def test_newer_gpus_load_the_ptx(fake_driver, tmp_path, cc, driver, force):
+    # Blackwell under R570; and an H100 told to take the PTX (as the device script does).
+    out, lines = run_child(fake_driver, tmp_path, cc, driver, FKD_OPS_GPU_FORCE_PTX=force)
     assert out["errors"] == []
     assert out["probe"]["devices"][0]["image"] == "compute_90 PTX"
     assert [line for line in lines if line.startswith("load")] == ["load compute_90"]
