@@ -31,8 +31,14 @@ tf.load_op_library(str(_LIBRARY))
 BUILT_WITH_CUDA = bool(json.loads(_RECORD.read_text()).get("cuda"))
 
 OPS = (
-    "Fkd>MaskedRmse", "Fkd>MaskedRmseGrad", "Fkd>NormalizeImages", "Fkd>NormalizeImagesGrad",
-    "Fkd>FlipHorizontal", "Fkd>RandomFlipHorizontal", "Fkd>FlipNormalize", "Fkd>RandomFlipNormalize",
+    "Fkd>MaskedRmse",
+    "Fkd>MaskedRmseGrad",
+    "Fkd>NormalizeImages",
+    "Fkd>NormalizeImagesGrad",
+    "Fkd>FlipHorizontal",
+    "Fkd>RandomFlipHorizontal",
+    "Fkd>FlipNormalize",
+    "Fkd>RandomFlipNormalize",
     "Fkd>FlipHorizontalGrad",
 )
 SEEDED = ("Fkd>RandomFlipHorizontal", "Fkd>RandomFlipNormalize")
@@ -64,8 +70,9 @@ def _gpus():
     return tf.config.list_physical_devices("GPU")
 
 
-needs_gpu = pytest.mark.skipif(not BUILT_WITH_CUDA or not _gpus(),
-                               reason="needs a CUDA build of fkd_ops and TensorFlow with a visible GPU")
+needs_gpu = pytest.mark.skipif(
+    not BUILT_WITH_CUDA or not _gpus(), reason="needs a CUDA build of fkd_ops and TensorFlow with a visible GPU"
+)
 
 
 def _on(device: str, fn):

@@ -113,8 +113,14 @@ void run(const Job& job, uintptr_t stream, const char* what) {
     status = Runner::run(job, as_stream(stream));
   }
   if (!status.ok()) {
+#if defined(FKD_OPS_WITH_CUDA)
     throw std::runtime_error(std::string(what) + ": CUDA error " + gpu_error_name(status) + ": " +
                              gpu_error_string(status));
+#else
+    // Only the CUDA runner fails with a status; CUDA's error names are not built in here.
+    throw std::runtime_error(std::string(what) + ": failed with status " +
+                             std::to_string(status.code));
+#endif
   }
 }
 

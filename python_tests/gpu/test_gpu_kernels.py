@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gpu_face import POISON
 
 # Kaggle's left/right point pairs (fkd_ops.keypoints.FLIP_PAIRS; copied so these
@@ -26,8 +25,16 @@ TOL = {np.dtype(np.float32): dict(rtol=1e-5, atol=1e-5), np.dtype(np.float64): d
 # A shape per layout the image kernels tell apart: quads of one channel (96 and
 # 8 wide), quads of several channels, and widths that take the scalar path.
 IMAGE_SHAPES = [
-    (0, 96, 96), (1, 96, 96), (5, 96, 96), (3, 8, 8), (3, 7, 5), (2, 5, 12), (2, 8, 8, 3),
-    (3, 6, 6, 4), (2, 4, 7, 2), (2, 3, 3, 1),
+    (0, 96, 96),
+    (1, 96, 96),
+    (5, 96, 96),
+    (3, 8, 8),
+    (3, 7, 5),
+    (2, 5, 12),
+    (2, 8, 8, 3),
+    (3, 6, 6, 4),
+    (2, 4, 7, 2),
+    (2, 3, 3, 1),
 ]
 
 
@@ -131,8 +138,9 @@ def grad_scalars(native, predictions, targets, squared, grad_loss, grad_sum_sq):
 
 
 def check_masked_rmse_grad(face, native, predictions, targets, scalars, squared):
-    gp, gt = face.masked_rmse_grad(face.to_device(predictions), face.to_device(targets),
-                                   face.to_device(scalars), squared)
+    gp, gt = face.masked_rmse_grad(
+        face.to_device(predictions), face.to_device(targets), face.to_device(scalars), squared
+    )
     egp, egt = native.masked_rmse_grad(predictions, targets, *(float(s) for s in scalars), squared)
     close(host(face, gp), egp, predictions.dtype)
     close(host(face, gt), egt, predictions.dtype)
@@ -202,8 +210,7 @@ NORMALIZE_ARGS = {
 
 def cpu_normalize(native, images, out_dtype, mode, flip=None):
     a = NORMALIZE_ARGS[mode]
-    return native.normalize_images(images, np.dtype(out_dtype), a["mode"], a["scale"], a["mean"],
-                                   a["stddev"], flip)
+    return native.normalize_images(images, np.dtype(out_dtype), a["mode"], a["scale"], a["mean"], a["stddev"], flip)
 
 
 def both_paths(face, images, **kwargs):
@@ -299,8 +306,9 @@ def test_flip(face, native, rng, image_dtype, keypoint_dtype, shape, pixel_cente
     images, pts, pairs, flip = flip_case(rng, shape, image_dtype, keypoint_dtype)
     x_offset = shape[2] - (1 if pixel_centers else 0)
     expected_images, expected_points = native.flip_horizontal(images, pts, flip, flat(pairs), x_offset)
-    for out, out_points, _ in both_paths(face, images, keypoints=face.to_device(pts), pairs=pairs,
-                                         x_offset=x_offset, flip=face.to_device(flip)):
+    for out, out_points, _ in both_paths(
+        face, images, keypoints=face.to_device(pts), pairs=pairs, x_offset=x_offset, flip=face.to_device(flip)
+    ):
         np.testing.assert_array_equal(host(face, out), expected_images)
         np.testing.assert_array_equal(host(face, out_points), expected_points)
 
@@ -309,8 +317,9 @@ def test_flip(face, native, rng, image_dtype, keypoint_dtype, shape, pixel_cente
 def test_flip_any_number_of_points(face, native, rng, points):
     images, pts, pairs, flip = flip_case(rng, (9, 8, 8), np.float32, np.float64, points)
     expected_images, expected_points = native.flip_horizontal(images, pts, flip, flat(pairs), 8.0)
-    out, out_points, _ = face.images(face.to_device(images), keypoints=face.to_device(pts), pairs=pairs,
-                                     x_offset=8.0, flip=face.to_device(flip))
+    out, out_points, _ = face.images(
+        face.to_device(images), keypoints=face.to_device(pts), pairs=pairs, x_offset=8.0, flip=face.to_device(flip)
+    )
     np.testing.assert_array_equal(host(face, out), expected_images)
     np.testing.assert_array_equal(host(face, out_points), expected_points)
 
@@ -324,8 +333,13 @@ def test_flip_gradient(face, native, rng, image_dtype, keypoint_dtype, shape):
     grad_images, grad_points, pairs, flip = flip_case(rng, shape, image_dtype, keypoint_dtype)
     grad_images = grad_images - grad_images.mean() if grad_images.size else grad_images
     expected_images, expected_points = native.flip_horizontal(grad_images, grad_points, flip, flat(pairs), 0.0)
-    out, out_points, _ = face.images(face.to_device(grad_images), keypoints=face.to_device(grad_points),
-                                     pairs=pairs, x_offset=0.0, flip=face.to_device(flip))
+    out, out_points, _ = face.images(
+        face.to_device(grad_images),
+        keypoints=face.to_device(grad_points),
+        pairs=pairs,
+        x_offset=0.0,
+        flip=face.to_device(flip),
+    )
     np.testing.assert_array_equal(host(face, out), expected_images)
     np.testing.assert_array_equal(host(face, out_points), expected_points)
 
@@ -338,9 +352,16 @@ def test_fused_flip_normalize(face, native, rng, in_dtype, out_dtype, mode, shap
     images, pts, pairs, flip = flip_case(rng, shape, in_dtype, np.float32)
     expected = cpu_normalize(native, images, out_dtype, mode, flip)
     _, expected_points = native.flip_horizontal(images, pts, flip, flat(pairs), float(shape[2]))
-    for out, out_points, _ in both_paths(face, images, out_dtype=out_dtype, normalize=NORMALIZE_ARGS[mode],
-                                         keypoints=face.to_device(pts), pairs=pairs,
-                                         x_offset=float(shape[2]), flip=face.to_device(flip)):
+    for out, out_points, _ in both_paths(
+        face,
+        images,
+        out_dtype=out_dtype,
+        normalize=NORMALIZE_ARGS[mode],
+        keypoints=face.to_device(pts),
+        pairs=pairs,
+        x_offset=float(shape[2]),
+        flip=face.to_device(flip),
+    ):
         close(host(face, out), expected, out_dtype)
         np.testing.assert_array_equal(host(face, out_points), expected_points)
 
@@ -350,10 +371,9 @@ def test_fused_flip_normalize(face, native, rng, in_dtype, out_dtype, mode, shap
 def test_random_flip_draws_the_cpu_decisions(face, native, rng, normalize, probability):
     batch = 2048 if face.name == "cuda" else 37
     images, pts, pairs, _ = flip_case(rng, (batch, 96, 96), np.uint8, np.float32)
-    seed = (int(rng.integers(-2**40, 2**40)), int(rng.integers(0, 2**62)))
+    seed = (int(rng.integers(-(2**40), 2**40)), int(rng.integers(0, 2**62)))
     decisions = native.flip_decisions(seed[0], seed[1], batch, probability)
-    kwargs = dict(keypoints=face.to_device(pts), pairs=pairs, x_offset=96.0, seed=seed,
-                  probability=probability)
+    kwargs = dict(keypoints=face.to_device(pts), pairs=pairs, x_offset=96.0, seed=seed, probability=probability)
     if normalize is not None:
         kwargs.update(out_dtype=np.float32, normalize=NORMALIZE_ARGS[normalize])
     out, out_points, flipped = face.images(face.to_device(images), **kwargs)
@@ -370,7 +390,7 @@ def test_random_flip_draws_the_cpu_decisions(face, native, rng, normalize, proba
 @pytest.mark.parametrize("batch", [0, 1, 255, 256, 257, 100003])
 @pytest.mark.parametrize("probability", [0.0, 0.3, 0.5, 1.0])
 def test_flip_decisions(face, native, rng, batch, probability):
-    seed0, seed1 = (int(v) for v in rng.integers(-2**62, 2**62, 2))
+    seed0, seed1 = (int(v) for v in rng.integers(-(2**62), 2**62, 2))
     got = decisions_written(face, face.flip_decisions(seed0, seed1, batch, probability))
     np.testing.assert_array_equal(got, native.flip_decisions(seed0, seed1, batch, probability))
 
