@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_NAMES, NUM_COORDINATES
+from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_NAMES, NUM_COORDINATES, pixels_to_targets
 
 _SPARSE_POINTS = ("left_eye_center", "right_eye_center", "nose_tip", "mouth_center_bottom_lip")
 COMPLETE_FRACTION = 2140 / 7049
@@ -31,7 +31,7 @@ def keypoints(rng: np.random.Generator, batch: int, *, normalized: bool) -> np.n
     missing[_sparse_columns()] = False
     pixels[np.ix_(sparse, missing)] = np.nan
     if normalized:
-        return ((pixels - 48.0) / 48.0).astype(np.float32)
+        return pixels_to_targets(pixels).astype(np.float32)
     return pixels
 
 

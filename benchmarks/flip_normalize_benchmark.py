@@ -1,7 +1,7 @@
 """uint8 images -> random flip with keypoint remap -> float normalize.
 
 Contenders, on the same inputs: the fused op fkd_ops.random_flip_normalize
-(graph mode), its pure-TF twin fkd_ops.reference.random_flip_normalize (the
+(graph mode), its pure-TF twin fkd_ops.ops.reference.random_flip_normalize (the
 tf.image composition: flip_left_right, where, gather, cast) in graph mode and
 compiled by XLA, and a numpy memory copy moving as many bytes (the yardstick).
 """
@@ -85,8 +85,7 @@ def run(quick: bool) -> dict:
     for batch in SIZES:
         reps = 2 if quick else REPS[batch]
         images = tf.constant(np.stack([data.images(rng, batch) for _ in range(reps)]))
-        keypoints = tf.constant(np.stack([data.keypoints(rng, batch, normalized=False)
-                                          for _ in range(reps)]))
+        keypoints = tf.constant(np.stack([data.keypoints(rng, batch, normalized=False) for _ in range(reps)]))
         seeds = tf.constant(rng.integers(0, 2**31, size=(reps, 2)), dtype=tf.int64)
         fns = {name: _chain(fn, jit) for name, (fn, jit) in contenders.items()}
 
@@ -119,9 +118,17 @@ def run(quick: bool) -> dict:
         gbs = {n: nbytes / t[n].median_s / 1e9 for n in calls if n != FLOOR}
         net = net_of_floor({n: v for n, v in t.items() if n != copy}, FLOOR)
         for name in calls:
-            timings.append(timing_row(case, name, t[name], method="chained", reps_per_call=reps,
-                                      gb_per_s=gbs.get(name),
-                                      net_of_floor_us=net[name] * 1e6 if name in net else None))
+            timings.append(
+                timing_row(
+                    case,
+                    name,
+                    t[name],
+                    method="chained",
+                    reps_per_call=reps,
+                    gb_per_s=gbs.get(name),
+                    net_of_floor_us=net[name] * 1e6 if name in net else None,
+                )
+            )
         # Per call: one batch per call, the same one every call (its output freed
         # before the next call), so it stays as warm in cache as a recycled
         # pipeline buffer; the floor is a call that does no work.
@@ -133,28 +140,32 @@ def run(quick: bool) -> dict:
         c = interleaved(per_call, rounds=3 if quick else 60, warmup=1 if quick else 5)
         cgbs = {n: nbytes / c[n].median_s / 1e9 for n in per_call}
         for name in per_call:
-            timings.append(timing_row(case, name, c[name], method="per call", reps_per_call=1,
-                                      gb_per_s=cgbs[name] if name != FLOOR else None))
+            timings.append(
+                timing_row(
+                    case,
+                    name,
+                    c[name],
+                    method="per call",
+                    reps_per_call=1,
+                    gb_per_s=cgbs[name] if name != FLOOR else None,
+                )
+            )
 
-        ratios.append(ratio_row(case, "op GB/s / numpy copy GB/s, chained", gbs[op] / gbs[copy],
-                                TARGET_COPY_FRACTION))
-        ratios.append(ratio_row(case, "XLA twin / op, chained", t[xla].median_s / t[op].median_s,
-                                TARGET_VS_XLA))
-        ratios.append(ratio_row(case, "graph twin / op, chained",
-                                t[graph].median_s / t[op].median_s))
+        ratios.append(ratio_row(case, "op GB/s / numpy copy GB/s, chained", gbs[op] / gbs[copy], TARGET_COPY_FRACTION))
+        ratios.append(ratio_row(case, "XLA twin / op, chained", t[xla].median_s / t[op].median_s, TARGET_VS_XLA))
+        ratios.append(ratio_row(case, "graph twin / op, chained", t[graph].median_s / t[op].median_s))
         # How near XLA already is to the copy: an op twice as fast as XLA must
         # stream at twice this fraction of the copy's rate.
-        ratios.append(ratio_row(case, "XLA twin GB/s / numpy copy GB/s, chained",
-                                gbs[xla] / gbs[copy]))
-        ratios.append(ratio_row(case, "XLA twin / op, chained net of floor",
-                                ratio(net[xla], net[op])))
-        ratios.append(ratio_row(case, "op GB/s / numpy copy GB/s, per call",
-                                cgbs[op] / cgbs[copy]))
+        ratios.append(ratio_row(case, "XLA twin GB/s / numpy copy GB/s, chained", gbs[xla] / gbs[copy]))
+        ratios.append(ratio_row(case, "XLA twin / op, chained net of floor", ratio(net[xla], net[op])))
+        ratios.append(ratio_row(case, "op GB/s / numpy copy GB/s, per call", cgbs[op] / cgbs[copy]))
         ratios.append(ratio_row(case, "XLA twin / op, per call", c[xla].median_s / c[op].median_s))
-        ratios.append(ratio_row(case, "graph twin / op, per call",
-                                c[graph].median_s / c[op].median_s))
+        ratios.append(ratio_row(case, "graph twin / op, per call", c[graph].median_s / c[op].median_s))
     return section(
         "uint8 -> random flip + keypoint remap -> float normalize: fused op vs tf.image "
         "composition (graph, XLA) vs memory copy",
-        METHOD, timings, ratios, checks=checks,
+        METHOD,
+        timings,
+        ratios,
+        checks=checks,
     )

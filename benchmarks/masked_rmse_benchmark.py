@@ -1,7 +1,7 @@
 """Masked RMSE forward + backward: the fkd_ops op against its pure-TF twin.
 
 Contenders, on the same inputs: the op (graph mode, tf.function), the twin
-fkd_ops.reference.masked_rmse in graph mode, and the twin compiled by XLA
+fkd_ops.ops.reference.masked_rmse in graph mode, and the twin compiled by XLA
 (jit_compile=True). One unit of work is a training step's share of the loss:
 the loss and its gradient with respect to the predictions.
 """
@@ -104,30 +104,38 @@ def run(quick: bool) -> dict:
         case = f"B={batch}"
         chain_calls = {n: (lambda f=f: f(p, targets)) for n, f in chained.items()}
         chain_calls[FLOOR] = lambda f=_floor(): f(p, targets)
-        t_chain = interleaved(chain_calls, rounds=3 if quick else 40, warmup=1 if quick else 3,
-                              units=reps)
+        t_chain = interleaved(chain_calls, rounds=3 if quick else 40, warmup=1 if quick else 3, units=reps)
         per_call = {n: (lambda f=f: f(p, one)) for n, f in single.items()}
         per_call[FLOOR] = lambda f=_floor(): f(p, one)
         t_call = interleaved(per_call, rounds=3 if quick else 150, warmup=1 if quick else 10)
         net = net_of_floor(t_chain, FLOOR)
         for name in chain_calls:
-            timings.append(timing_row(case, name, t_chain[name], method="chained", reps_per_call=reps,
-                                      net_of_floor_us=net[name] * 1e6 if name in net else None))
+            timings.append(
+                timing_row(
+                    case,
+                    name,
+                    t_chain[name],
+                    method="chained",
+                    reps_per_call=reps,
+                    net_of_floor_us=net[name] * 1e6 if name in net else None,
+                )
+            )
         for name in per_call:
             timings.append(timing_row(case, name, t_call[name], method="per call"))
-        ratios.append(ratio_row(case, "graph twin / op, chained",
-                                t_chain[graph].median_s / t_chain[op].median_s, TARGET_VS_GRAPH))
-        ratios.append(ratio_row(case, "XLA twin / op, chained",
-                                t_chain[xla].median_s / t_chain[op].median_s, TARGET_VS_XLA))
-        ratios.append(ratio_row(case, "graph twin / op, chained net of floor",
-                                ratio(net[graph], net[op])))
-        ratios.append(ratio_row(case, "XLA twin / op, chained net of floor",
-                                ratio(net[xla], net[op])))
-        ratios.append(ratio_row(case, "graph twin / op, per call",
-                                t_call[graph].median_s / t_call[op].median_s))
-        ratios.append(ratio_row(case, "XLA twin / op, per call",
-                                t_call[xla].median_s / t_call[op].median_s))
+        ratios.append(
+            ratio_row(case, "graph twin / op, chained", t_chain[graph].median_s / t_chain[op].median_s, TARGET_VS_GRAPH)
+        )
+        ratios.append(
+            ratio_row(case, "XLA twin / op, chained", t_chain[xla].median_s / t_chain[op].median_s, TARGET_VS_XLA)
+        )
+        ratios.append(ratio_row(case, "graph twin / op, chained net of floor", ratio(net[graph], net[op])))
+        ratios.append(ratio_row(case, "XLA twin / op, chained net of floor", ratio(net[xla], net[op])))
+        ratios.append(ratio_row(case, "graph twin / op, per call", t_call[graph].median_s / t_call[op].median_s))
+        ratios.append(ratio_row(case, "XLA twin / op, per call", t_call[xla].median_s / t_call[op].median_s))
     return section(
         "masked RMSE forward + backward: fkd_ops op vs pure-TF twin (graph, XLA)",
-        METHOD, timings, ratios, checks=checks,
+        METHOD,
+        timings,
+        ratios,
+        checks=checks,
     )

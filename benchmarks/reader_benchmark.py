@@ -22,8 +22,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fkd_ops.builtin_data import builtin_data  # noqa: E402
-from fkd_ops.kaggle_files import read_training  # noqa: E402
+from fkd_ops.data.builtin import builtin_data  # noqa: E402
+from fkd_ops.data.kaggle_files import read_training  # noqa: E402
 from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_COLUMNS  # noqa: E402
 
 FULL_ROWS = 7049  # the real training.csv's row count
@@ -58,21 +58,27 @@ def run(quick: bool) -> dict:
         raise AssertionError("the two readers disagree")
 
     # The first reads above also warmed the page cache: no untimed round is needed.
-    t = interleaved({NATIVE: lambda: read_training(path), USUAL: lambda: usual_user_code(path)},
-                    rounds=2 if quick else 5, warmup=0)
+    t = interleaved(
+        {NATIVE: lambda: read_training(path), USUAL: lambda: usual_user_code(path)}, rounds=2 if quick else 5, warmup=0
+    )
     size = path.stat().st_size
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    timings = [timing_row(f"{rows} rows", name, timing, mb_per_s=size / timing.median_s / 1e6)
-               for name, timing in t.items()]
-    ratios = [ratio_row(f"{rows} rows", "usual code / native reader", t[USUAL].median_s / t[NATIVE].median_s,
-                        TARGET)]
+    timings = [
+        timing_row(f"{rows} rows", name, timing, mb_per_s=size / timing.median_s / 1e6) for name, timing in t.items()
+    ]
+    ratios = [ratio_row(f"{rows} rows", "usual code / native reader", t[USUAL].median_s / t[NATIVE].median_s, TARGET)]
     return section(
         "reading training.csv: fkd_ops' native reader vs pandas.read_csv + np.fromstring per Image",
         f"One unit = one read of the whole file ({size / 1e6:.1f} MB, {rows} rows, Kaggle's format, the "
         f"built-in synthetic training.csv) into keypoints [N, 30] and uint8 images [N, 96, 96]; both outputs "
         f"checked identical first; interleaved rounds, medians, {cores} cores (the native reader uses them "
         f"all, pandas one).",
-        timings, ratios, file=str(path), rows=rows, bytes=size)
+        timings,
+        ratios,
+        file=str(path),
+        rows=rows,
+        bytes=size,
+    )
 
 
 def main() -> int:

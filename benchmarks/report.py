@@ -51,10 +51,10 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
 
-def section(title: str, method: str, timings: list[dict], ratios: list[dict],
-            notes: list[str] | None = None, **extra) -> dict:
+def section(
+    title: str, method: str, timings: list[dict], ratios: list[dict], notes: list[str] | None = None, **extra
+) -> dict:
     """A section result in the shape the runner prints as tables."""
-    result = {"title": title, "method": method, "timings": timings, "ratios": ratios,
-              "notes": list(notes or [])}
+    result = {"title": title, "method": method, "timings": timings, "ratios": ratios, "notes": list(notes or [])}
     result.update(extra)
     return result

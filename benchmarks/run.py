@@ -142,10 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     available = discover()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="run in seconds (no meaningful numbers)")
-    parser.add_argument("--json", type=Path, default=ROOT / "runs" / "benchmarks.json",
-                        help="where to write the results (default: runs/benchmarks.json)")
-    parser.add_argument("--only", nargs="+", choices=available, metavar="NAME",
-                        help=f"run only these sections (of: {', '.join(available)})")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=ROOT / "runs" / "benchmarks.json",
+        help="where to write the results (default: runs/benchmarks.json)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=available,
+        metavar="NAME",
+        help=f"run only these sections (of: {', '.join(available)})",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -166,8 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         seconds[name] = time.perf_counter() - start
         print("\n" + render(name, results[name]), flush=True)
     print("\n== targets\n" + summary(results))
-    payload = {"quick": args.quick, "machine": machine(), "section_seconds": seconds,
-               "sections": results, "failed": failed}
+    payload = {
+        "quick": args.quick,
+        "machine": machine(),
+        "section_seconds": seconds,
+        "sections": results,
+        "failed": failed,
+    }
     write_json(args.json, payload)
     print(f"\nwrote {args.json}")
     if failed:

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from fkd_ops.synthetic import generate_faces  # noqa: E402
+from fkd_ops.data.synthetic import generate_faces  # noqa: E402
 
 
 def main() -> int:

@@ -26,10 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fkd_ops.builtin_data import builtin_data  # noqa: E402
-from fkd_ops.kaggle_files import read_training  # noqa: E402
-from fkd_ops.pipeline import denormalize_targets, make_dataset  # noqa: E402
-from fkd_ops.splits import split_indices  # noqa: E402
+from fkd_ops.data.builtin import builtin_data  # noqa: E402
+from fkd_ops.data.kaggle_files import read_training  # noqa: E402
+from fkd_ops.data.pipeline import make_dataset  # noqa: E402
+from fkd_ops.data.splits import split_indices  # noqa: E402
+from fkd_ops.keypoints import targets_to_pixels  # noqa: E402
 
 
 def rmse_px(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -38,14 +39,23 @@ def rmse_px(predicted: np.ndarray, truth: np.ndarray) -> float:
 
 def cnn() -> keras.Model:
     layers = keras.layers
-    return keras.Sequential([
-        keras.Input((96, 96, 1)),
-        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(128, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Flatten(), layers.Dense(256, activation="relu"), layers.Dense(30),
-    ], name="cnn")
+    return keras.Sequential(
+        [
+            keras.Input((96, 96, 1)),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(128, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+            layers.Dense(30),
+        ],
+        name="cnn",
+    )
 
 
 def linear() -> keras.Model:
@@ -60,8 +70,9 @@ def ridge_predictions(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarr
     return (test_x - mean_x) @ (centred.T @ dual) + mean_y
 
 
-def best_linear_rmse(images: np.ndarray, keypoints: np.ndarray, train: np.ndarray, val: np.ndarray,
-                     seed: int) -> tuple[float, float]:
+def best_linear_rmse(
+    images: np.ndarray, keypoints: np.ndarray, train: np.ndarray, val: np.ndarray, seed: int
+) -> tuple[float, float]:
     """Validation RMSE of ridge regression on pixels; the penalty is chosen on a
     20% split of the training rows, then refitted on all of them."""
     x = images.reshape(len(images), -1).astype(np.float64) / 255.0
@@ -69,8 +80,9 @@ def best_linear_rmse(images: np.ndarray, keypoints: np.ndarray, train: np.ndarra
     order = np.random.default_rng(seed).permutation(train)
     inner_val, inner_train = order[: len(order) // 5], order[len(order) // 5 :]
     penalties = (1.0, 10.0, 100.0, 1000.0)
-    scores = [rmse_px(ridge_predictions(x[inner_train], y[inner_train], x[inner_val], p), y[inner_val])
-              for p in penalties]
+    scores = [
+        rmse_px(ridge_predictions(x[inner_train], y[inner_train], x[inner_val], p), y[inner_val]) for p in penalties
+    ]
     penalty = penalties[int(np.argmin(scores))]
     return rmse_px(ridge_predictions(x[train], y[train], x[val], penalty), y[val]), penalty
 
@@ -84,8 +96,7 @@ def run(quick: bool, epochs: int | None = None, seed: int = 0) -> dict:
     truth = data.keypoints[val]
     results: dict = {"train_rows": len(train), "validation_rows": len(val), "epochs": epochs}
     results["mean_rmse_px"] = rmse_px(np.nanmean(data.keypoints[train], axis=0)[None], truth)
-    results["ridge_rmse_px"], results["ridge_penalty"] = best_linear_rmse(
-        data.images, data.keypoints, train, val, seed)
+    results["ridge_rmse_px"], results["ridge_penalty"] = best_linear_rmse(data.images, data.keypoints, train, val, seed)
 
     for build, learning_rate in ((cnn, 1e-3), (linear, 1e-4)):
         model = build()
@@ -94,8 +105,9 @@ def run(quick: bool, epochs: int | None = None, seed: int = 0) -> dict:
         start = time.perf_counter()
         model.fit(train_ds, epochs=epochs, verbose=2)  # a line per epoch
         seconds = time.perf_counter() - start
-        predicted = denormalize_targets(model.predict(
-            make_dataset(data.images[val], None, batch_size=256, training=False), verbose=0))
+        predicted = targets_to_pixels(
+            model.predict(make_dataset(data.images[val], None, batch_size=256, training=False), verbose=0)
+        )
         results[f"{model.name}_rmse_px"] = rmse_px(predicted, truth)
         results[f"{model.name}_train_s"] = seconds
     return results
@@ -107,12 +119,15 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=None)
     args = parser.parse_args()
     r = run(args.quick, args.epochs)
-    print(f"complete protocol: {r['train_rows']} training / {r['validation_rows']} validation faces, "
-          f"{r['epochs']} epochs")
+    print(
+        f"complete protocol: {r['train_rows']} training / {r['validation_rows']} validation faces, {r['epochs']} epochs"
+    )
     print(f"  validation RMSE, predict the mean shape:          {r['mean_rmse_px']:6.3f} px")
     print(f"  validation RMSE, best linear fit (ridge, l={r['ridge_penalty']:g}): {r['ridge_rmse_px']:6.3f} px")
-    print(f"  validation RMSE, no-hidden-layer Keras network:  {r['linear_rmse_px']:6.3f} px  "
-          f"({r['linear_train_s']:.0f} s)")
+    print(
+        f"  validation RMSE, no-hidden-layer Keras network:  {r['linear_rmse_px']:6.3f} px  "
+        f"({r['linear_train_s']:.0f} s)"
+    )
     print(f"  validation RMSE, small CNN:                      {r['cnn_rmse_px']:6.3f} px  ({r['cnn_train_s']:.0f} s)")
     return 0
 

@@ -2,15 +2,15 @@
 
 Contenders, per network (linear, hidden, cnn), at fkd-ops train's batch size:
 
-- fkd_ops: exactly what ``fkd-ops train`` runs. ``fkd_ops.pipeline.make_dataset``
+- fkd_ops: exactly what ``fkd-ops train`` runs. ``fkd_ops.data.pipeline.make_dataset``
   (uint8 pixels -> the fused random_flip_normalize op inside tf.data) feeding
-  ``fkd_ops.networks.build_network(name)``, compiled with the masked-RMSE op loss
+  ``fkd_ops.keras.networks.build_network(name)``, compiled with the masked-RMSE op loss
   and metric, XLA off.
 - pure TF: the same tf.data pipeline built from the pure-TF twins
-  (``make_dataset(..., ops=fkd_ops.reference)``: tf.image.flip_left_right, where,
+  (``make_dataset(..., ops=fkd_ops.ops.reference)``: tf.image.flip_left_right, where,
   gather, cast) feeding the same network, from the same initial weights, compiled
   with the same optimizer and a loss and a metric computed by the twin
-  ``fkd_ops.reference.masked_rmse``: no fkd_ops op runs anywhere in it.
+  ``fkd_ops.ops.reference.masked_rmse``: no fkd_ops op runs anywhere in it.
 
 Both train on the same synthetic faces (in memory, with the Kaggle file's
 missing-keypoint pattern), shuffled and flipped alike. Before anything is
@@ -46,9 +46,9 @@ METHOD = (
     f"One unit = one image of a training epoch: model.fit(dataset, epochs=1, verbose=0) over N "
     f"synthetic faces (uint8, Kaggle missing-keypoint pattern) in batches of {BATCH_SIZE}, "
     f"shuffled and randomly flipped (p = 0.5) in tf.data, Adam, XLA off. '{OURS}': "
-    f"fkd_ops.pipeline.make_dataset (fused random_flip_normalize op) + the network compiled "
-    f"by fkd_ops.networks.build_network (MaskedRmseLoss / MaskedRmseMetric on the op), as "
-    f"fkd-ops train runs it. '{TWIN}': make_dataset(ops=fkd_ops.reference) (tf.image "
+    f"fkd_ops.data.pipeline.make_dataset (fused random_flip_normalize op) + the network compiled "
+    f"by fkd_ops.keras.networks.build_network (MaskedRmseLoss / MaskedRmseMetric on the op), as "
+    f"fkd-ops train runs it. '{TWIN}': make_dataset(ops=fkd_ops.ops.reference) (tf.image "
     f"flip_left_right + where + gather + cast) + the same network from the same initial "
     f"weights, with loss and metric from the twin reference.masked_rmse. Each round trains "
     f"each contender one epoch, alternating which goes first, after an untimed checking epoch "
@@ -60,13 +60,13 @@ METHOD = (
 
 
 def _twin_loss_and_metric():
-    """Keras loss and metric of the same math as fkd_ops.losses / fkd_ops.metrics,
+    """Keras loss and metric of the same math as fkd_ops.keras.losses / fkd_ops.keras.metrics,
     computed by the pure-TF twin instead of the op."""
     import tensorflow as tf
 
     from fkd_ops import reference
-    from fkd_ops.losses import MaskedRmseLoss
-    from fkd_ops.metrics import MaskedRmseMetric
+    from fkd_ops.keras.losses import MaskedRmseLoss
+    from fkd_ops.keras.metrics import MaskedRmseMetric
 
     class TwinMaskedRmseLoss(MaskedRmseLoss):
         def call(self, y_true, y_pred):
@@ -87,14 +87,18 @@ def _twin_loss_and_metric():
 
 def _models(name: str, mean_target: np.ndarray):
     """The two contenders' models: the same network, the same initial weights."""
+    from fkd_ops.keras.networks import NetworkOptions, build_network, make_optimizer
     from fkd_ops.keypoints import IMAGE_SIZE
-    from fkd_ops.networks import NetworkOptions, build_network, make_optimizer
 
     ours = build_network(name, seed=SEED, mean_target=mean_target)
     twin = build_network(name, seed=SEED, mean_target=mean_target)
     loss, metric = _twin_loss_and_metric()
-    twin.compile(optimizer=make_optimizer(NetworkOptions(), name), loss=loss(),
-                 metrics=[metric(scale=IMAGE_SIZE / 2, name="rmse_px")], jit_compile=False)
+    twin.compile(
+        optimizer=make_optimizer(NetworkOptions(), name),
+        loss=loss(),
+        metrics=[metric(scale=IMAGE_SIZE / 2, name="rmse_px")],
+        jit_compile=False,
+    )
     for a, b in zip(ours.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b, err_msg=f"{name}: initial weights differ")
     return ours, twin
@@ -103,7 +107,7 @@ def _models(name: str, mean_target: np.ndarray):
 def _check_pipelines_agree(images: np.ndarray, keypoints: np.ndarray) -> None:
     """Fresh datasets of both implementations yield the same epoch."""
     from fkd_ops import reference
-    from fkd_ops.pipeline import make_dataset
+    from fkd_ops.data.pipeline import make_dataset
 
     ours = make_dataset(images, keypoints, batch_size=BATCH_SIZE, training=True, seed=SEED)
     twin = make_dataset(images, keypoints, batch_size=BATCH_SIZE, training=True, seed=SEED, ops=reference)
@@ -133,15 +137,25 @@ def _check_epoch_agrees(name: str, ours, twin, ours_ds, twin_ds) -> dict:
     for a, b in zip(ours.get_weights(), twin.get_weights()):
         np.testing.assert_allclose(b, a, rtol=0, atol=tolerance, err_msg=f"{name}: weights after an epoch")
         worst = max(worst, float(np.max(np.abs(a - b))))
-    return {"first_epoch_loss": float(h_ours["loss"][0]),
-            "first_epoch_loss_rel_diff": abs(h_twin["loss"][0] / h_ours["loss"][0] - 1.0),
-            "max_abs_weight_diff": worst}
+    return {
+        "first_epoch_loss": float(h_ours["loss"][0]),
+        "first_epoch_loss_rel_diff": abs(h_twin["loss"][0] / h_ours["loss"][0] - 1.0),
+        "max_abs_weight_diff": worst,
+    }
 
 
 def _throughput_row(case: str, contender: str, timing, images: int, **extra) -> dict:
-    return timing_row(case, contender, timing, images_per_epoch=images, epoch_s=timing.median_s * images,
-                      images_per_s=1.0 / timing.median_s, images_per_s_q1=1.0 / timing.q3_s,
-                      images_per_s_q3=1.0 / timing.q1_s, **extra)
+    return timing_row(
+        case,
+        contender,
+        timing,
+        images_per_epoch=images,
+        epoch_s=timing.median_s * images,
+        images_per_s=1.0 / timing.median_s,
+        images_per_s_q1=1.0 / timing.q3_s,
+        images_per_s_q3=1.0 / timing.q1_s,
+        **extra,
+    )
 
 
 def _epoch_of(dataset) -> None:
@@ -152,8 +166,9 @@ def _epoch_of(dataset) -> None:
 def run(quick: bool) -> dict:
     """Times one training epoch of each network with each pipeline; returns a section result."""
     from fkd_ops import reference
-    from fkd_ops.pipeline import make_dataset, normalize_targets
-    from fkd_ops.synthetic import generate_faces
+    from fkd_ops.data.pipeline import make_dataset
+    from fkd_ops.data.synthetic import generate_faces
+    from fkd_ops.keypoints import pixels_to_targets
 
     plan = QUICK if quick else FULL
     warmup = 0 if quick else FULL_WARMUP
@@ -165,20 +180,26 @@ def run(quick: bool) -> dict:
     # The pipelines alone (an epoch iterated, no training): what the networks'
     # ratios can be made of.
     n = len(images)
-    pipelines = {OURS: make_dataset(images, keypoints, batch_size=BATCH_SIZE, training=True, seed=SEED),
-                 TWIN: make_dataset(images, keypoints, batch_size=BATCH_SIZE, training=True, seed=SEED,
-                                    ops=reference)}
-    alone = interleaved({c: (lambda ds=ds: _epoch_of(ds)) for c, ds in pipelines.items()},
-                        rounds=1 if quick else PIPELINE_ROUNDS, warmup=1 if quick else 2, units=n)
+    pipelines = {
+        OURS: make_dataset(images, keypoints, batch_size=BATCH_SIZE, training=True, seed=SEED),
+        TWIN: make_dataset(images, keypoints, batch_size=BATCH_SIZE, training=True, seed=SEED, ops=reference),
+    }
+    alone = interleaved(
+        {c: (lambda ds=ds: _epoch_of(ds)) for c, ds in pipelines.items()},
+        rounds=1 if quick else PIPELINE_ROUNDS,
+        warmup=1 if quick else 2,
+        units=n,
+    )
     for contender, timing in alone.items():
         timings.append(_throughput_row(PIPELINE_CASE, contender.split(" + ")[0], timing, n))
-    ratios.append(ratio_row(PIPELINE_CASE, "fkd_ops images/s / pure-TF images/s",
-                            alone[TWIN].median_s / alone[OURS].median_s))
+    ratios.append(
+        ratio_row(PIPELINE_CASE, "fkd_ops images/s / pure-TF images/s", alone[TWIN].median_s / alone[OURS].median_s)
+    )
 
     for name in NETWORKS:
         n, rounds = plan[name]
         x, k = images[:n], keypoints[:n]
-        mean_target = np.nan_to_num(np.nanmean(normalize_targets(k), axis=0))
+        mean_target = np.nan_to_num(np.nanmean(pixels_to_targets(k), axis=0))
         ours, twin = _models(name, mean_target)
         ours_ds = make_dataset(x, k, batch_size=BATCH_SIZE, training=True, seed=SEED)
         twin_ds = make_dataset(x, k, batch_size=BATCH_SIZE, training=True, seed=SEED, ops=reference)
@@ -186,20 +207,29 @@ def run(quick: bool) -> dict:
         checks[name]["parameters"] = int(ours.count_params())
 
         # shuffle=False only silences Keras' warning: a dataset is never shuffled by fit.
-        epochs = {OURS: lambda: ours.fit(ours_ds, epochs=1, verbose=0, shuffle=False),
-                  TWIN: lambda: twin.fit(twin_ds, epochs=1, verbose=0, shuffle=False)}
+        epochs = {
+            OURS: lambda: ours.fit(ours_ds, epochs=1, verbose=0, shuffle=False),
+            TWIN: lambda: twin.fit(twin_ds, epochs=1, verbose=0, shuffle=False),
+        }
         t = interleaved(epochs, rounds=rounds, warmup=warmup, units=n)
         for contender, timing in t.items():
             timings.append(_throughput_row(name, contender, timing, n))
-        ratios.append(ratio_row(name, "fkd_ops images/s / pure-TF images/s",
-                                t[TWIN].median_s / t[OURS].median_s, TARGET))
+        ratios.append(
+            ratio_row(name, "fkd_ops images/s / pure-TF images/s", t[TWIN].median_s / t[OURS].median_s, TARGET)
+        )
         saved = (alone[TWIN].median_s - alone[OURS].median_s) / t[TWIN].median_s
-        notes.append(f"{name}: the pure-TF pipeline alone takes {alone[TWIN].median_s / t[TWIN].median_s:.1%} "
-                     f"of a pure-TF training epoch's time, the fkd_ops pipeline "
-                     f"{alone[OURS].median_s / t[TWIN].median_s:.1%} (a difference of {saved:.1%}, "
-                     f"partly hidden by tf.data running beside the training step)")
+        notes.append(
+            f"{name}: the pure-TF pipeline alone takes {alone[TWIN].median_s / t[TWIN].median_s:.1%} "
+            f"of a pure-TF training epoch's time, the fkd_ops pipeline "
+            f"{alone[OURS].median_s / t[TWIN].median_s:.1%} (a difference of {saved:.1%}, "
+            f"partly hidden by tf.data running beside the training step)"
+        )
     return section(
         f"training throughput, batch {BATCH_SIZE}: fkd_ops pipeline + op loss vs pure-TF "
         f"pipeline (twins + tf.image) + twin loss",
-        METHOD, timings, ratios, notes, checks=checks,
+        METHOD,
+        timings,
+        ratios,
+        notes,
+        checks=checks,
     )

@@ -1,5 +1,7 @@
-"""The Kaggle keypoint layout: 15 named points, 30 columns (x, y interleaved).
+"""The Kaggle keypoint layout: 15 named points, 30 columns (x, y interleaved),
+and the map between pixel coordinates and the networks' targets.
 
+The foundation every layer of fkd_ops shares: plain Python, no TensorFlow.
 Coordinates are continuous pixel coordinates on a 96 x 96 image: pixel column i
 spans [i, i + 1), so a horizontal flip maps x to 96 - x.
 """
@@ -8,8 +10,6 @@ from __future__ import annotations
 
 IMAGE_SIZE: int = 96
 """Width and height of every image in the competition."""
-
-IMAGE_PIXELS: int = IMAGE_SIZE * IMAGE_SIZE
 
 KEYPOINT_NAMES: tuple[str, ...] = (
     "left_eye_center",
@@ -32,9 +32,7 @@ KEYPOINT_NAMES: tuple[str, ...] = (
 
 NUM_KEYPOINTS: int = len(KEYPOINT_NAMES)
 
-KEYPOINT_COLUMNS: tuple[str, ...] = tuple(
-    f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")
-)
+KEYPOINT_COLUMNS: tuple[str, ...] = tuple(f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y"))
 """The 30 coordinate columns of training.csv, x then y for each point."""
 
 NUM_COORDINATES: int = len(KEYPOINT_COLUMNS)
@@ -56,3 +54,19 @@ FLIP_PAIRS: tuple[tuple[int, int], ...] = tuple(
 ) + ((_index("mouth_left_corner"), _index("mouth_right_corner")),)
 """Point index pairs (left, right) that swap under a horizontal flip. The nose tip
 and both lip centres map to themselves."""
+
+
+TARGET_CENTER: float = IMAGE_SIZE / 2
+"""The pixel coordinate that maps to network target 0 (the image centre)."""
+TARGET_SCALE: float = IMAGE_SIZE / 2
+"""Pixels per network target unit: targets span about [-1, 1]."""
+
+
+def pixels_to_targets(pixels):
+    """Pixel coordinates -> network targets, ``(v - 48) / 48`` (numpy, TF or floats; NaN stays NaN)."""
+    return (pixels - TARGET_CENTER) / TARGET_SCALE
+
+
+def targets_to_pixels(targets):
+    """Network targets -> pixel coordinates, ``t * 48 + 48`` (numpy, TF or floats)."""
+    return targets * TARGET_SCALE + TARGET_CENTER

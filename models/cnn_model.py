@@ -11,10 +11,11 @@ import keras
 import numpy as np
 
 import fkd_ops
-from fkd_ops.builtin_data import builtin_data
-from fkd_ops.kaggle_files import read_training
-from fkd_ops.pipeline import denormalize_targets, make_dataset
-from fkd_ops.splits import split_indices
+from fkd_ops.data.builtin import builtin_data
+from fkd_ops.data.kaggle_files import read_training
+from fkd_ops.data.pipeline import make_dataset
+from fkd_ops.data.splits import split_indices
+from fkd_ops.keypoints import targets_to_pixels
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", help="training.csv or .zip (default: the built-in synthetic faces)")
@@ -25,7 +26,7 @@ args = parser.parse_args()
 
 # -- data ------------------------------------------------------------------------
 faces = read_training(args.data or builtin_data().training)
-images, keypoints = faces.images[:args.rows], faces.keypoints[:args.rows]
+images, keypoints = faces.images[: args.rows], faces.keypoints[: args.rows]
 train_rows, val_rows = split_indices(keypoints, "masked", seed=0)
 # Training batches are mirrored at random (keypoints remapped left <-> right) and
 # normalized, in one fused op; validation batches are only normalized.
@@ -43,17 +44,25 @@ if args.dropout:
     layers.append(keras.layers.Dropout(args.dropout))
 layers += [keras.layers.Dense(500, activation="relu"), keras.layers.Dense(30)]
 model = keras.Sequential(layers)
-model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=fkd_ops.MaskedRmseLoss(),
-              metrics=[fkd_ops.MaskedRmseMetric()], jit_compile=False)
+model.compile(
+    optimizer=keras.optimizers.Adam(1e-3),
+    loss=fkd_ops.MaskedRmseLoss(),
+    metrics=[fkd_ops.MaskedRmseMetric()],
+    jit_compile=False,
+)
 
 # -- training --------------------------------------------------------------------
 model.fit(train, validation_data=val, epochs=args.epochs, verbose=2)
 
 # -- prediction and results ------------------------------------------------------
-predicted = denormalize_targets(model.predict(make_dataset(images[val_rows], None, batch_size=256,
-                                                           training=False), verbose=0))
+predicted = targets_to_pixels(
+    model.predict(make_dataset(images[val_rows], None, batch_size=256, training=False), verbose=0)
+)
 truth = keypoints[val_rows]
 rmse = float(fkd_ops.masked_rmse(predicted.astype(np.float32), truth).loss)
-mean = float(fkd_ops.masked_rmse(np.broadcast_to(np.nanmean(keypoints[train_rows], axis=0), truth.shape)
-                                 .astype(np.float32), truth).loss)
+mean = float(
+    fkd_ops.masked_rmse(
+        np.broadcast_to(np.nanmean(keypoints[train_rows], axis=0), truth.shape).astype(np.float32), truth
+    ).loss
+)
 print(f"validation RMSE: {rmse:.3f} px (predicting the mean face: {mean:.3f} px)")

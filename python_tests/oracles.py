@@ -14,18 +14,27 @@ import numpy as np
 # Kaggle's left/right pairs, written out by name from the competition's column
 # list (not imported from fkd_ops.keypoints, which the tests check against it).
 KAGGLE_POINTS = [
-    "left_eye_center", "right_eye_center",
-    "left_eye_inner_corner", "left_eye_outer_corner",
-    "right_eye_inner_corner", "right_eye_outer_corner",
-    "left_eyebrow_inner_end", "left_eyebrow_outer_end",
-    "right_eyebrow_inner_end", "right_eyebrow_outer_end",
-    "nose_tip", "mouth_left_corner", "mouth_right_corner",
-    "mouth_center_top_lip", "mouth_center_bottom_lip",
+    "left_eye_center",
+    "right_eye_center",
+    "left_eye_inner_corner",
+    "left_eye_outer_corner",
+    "right_eye_inner_corner",
+    "right_eye_outer_corner",
+    "left_eyebrow_inner_end",
+    "left_eyebrow_outer_end",
+    "right_eyebrow_inner_end",
+    "right_eyebrow_outer_end",
+    "nose_tip",
+    "mouth_left_corner",
+    "mouth_right_corner",
+    "mouth_center_top_lip",
+    "mouth_center_bottom_lip",
 ]
 KAGGLE_PAIRS = [(0, 1), (2, 4), (3, 5), (6, 8), (7, 9), (11, 12)]
 
 
 # ------------------------------------------------------------------ masked RMSE
+
 
 def masked_rmse(predictions, targets, squared: bool = False) -> tuple[float, float, float]:
     """(loss, sum_sq, count) in float64."""
@@ -58,8 +67,10 @@ def masked_rmse_grad(predictions, targets, squared: bool = False) -> np.ndarray:
 
 # ------------------------------------------------------------------ normalize
 
-def normalize(images, mode: str = "scale", scale: float = 1.0 / 255.0, mean: float = 0.0,
-              stddev: float = 1.0) -> np.ndarray:
+
+def normalize(
+    images, mode: str = "scale", scale: float = 1.0 / 255.0, mean: float = 0.0, stddev: float = 1.0
+) -> np.ndarray:
     """Float64 normalization of [B, H, W] or [B, H, W, C]. The scalars go through
     float32 first because the op carries them as float32 attributes."""
     x = np.asarray(images).astype(np.float64)
@@ -101,8 +112,10 @@ def standardize_grad(images, upstream) -> np.ndarray:
 
 # ------------------------------------------------------------------ flip
 
-def flip(images, keypoints, decisions, pairs: Sequence[Sequence[int]] = KAGGLE_PAIRS,
-         pixel_centers: bool = False) -> tuple[np.ndarray, np.ndarray]:
+
+def flip(
+    images, keypoints, decisions, pairs: Sequence[Sequence[int]] = KAGGLE_PAIRS, pixel_centers: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Mirror flipped images (axis 2) and remap their keypoints: x -> W - x (or
     W - 1 - x), y kept, each pair's two points exchanged. NaN stays NaN."""
     images = np.asarray(images)

@@ -26,7 +26,7 @@ def test_interleaved_rotates_the_order_and_reports_per_unit():
     contenders = {name: (lambda n=name: calls.append(n)) for name in "abc"}
     result = interleaved(contenders, rounds=3, warmup=1, units={"a": 1, "b": 2, "c": 4})
     # Round r starts with contender r % 3: no contender always runs first.
-    assert calls == list("abc" "bca" "cab" "abc")
+    assert calls == list("abcbcacababc")
     assert set(result) == set("abc")
     assert all(t.rounds == 3 and 0 <= t.q1_s <= t.median_s <= t.q3_s for t in result.values())
 
@@ -39,8 +39,7 @@ def test_interleaved_refuses_no_rounds_or_no_contenders():
 
 
 def test_net_of_floor_subtracts_the_no_work_call_and_never_goes_negative():
-    t = {n: Timing(median_s=m, q1_s=m, q3_s=m, rounds=1) for n, m in
-         {"floor": 2.0, "op": 5.0, "noise": 1.5}.items()}
+    t = {n: Timing(median_s=m, q1_s=m, q3_s=m, rounds=1) for n, m in {"floor": 2.0, "op": 5.0, "noise": 1.5}.items()}
     assert net_of_floor(t, "floor") == {"op": 3.0, "noise": 0.0}
 
 
@@ -52,8 +51,16 @@ def test_ratio_rows_say_whether_the_target_is_met():
 
 def test_render_prints_tables_and_falls_back_for_other_shapes():
     t = Timing(median_s=2e-6, q1_s=1e-6, q3_s=3e-6, rounds=5)
-    text = runner.render("demo", section("Demo", "how", [timing_row("B=1", "op", t, gb_per_s=1.5)],
-                                         [ratio_row("B=1", "twin / op", 4.0, 3.0)], ["a note"]))
+    text = runner.render(
+        "demo",
+        section(
+            "Demo",
+            "how",
+            [timing_row("B=1", "op", t, gb_per_s=1.5)],
+            [ratio_row("B=1", "twin / op", 4.0, 3.0)],
+            ["a note"],
+        ),
+    )
     assert "median_us" in text and "gb_per_s" in text and "twin / op" in text and "note: a note" in text
     other = runner.render("reader", {"title": "Reader", "seconds": 1.25, "rows": 7049})
     assert "seconds: 1.25" in other and "rows: 7049" in other
@@ -107,7 +114,11 @@ def test_quick_run_writes_every_section_with_ratios_and_targets(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--json", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -124,8 +135,7 @@ def test_quick_run_writes_every_section_with_ratios_and_targets(tmp_path):
             rows = [r for r in rmse["timings"] if r["case"] == f"B={batch}" and r["method"] == method]
             assert {r["contender"] for r in rows} == contenders | extra
     flip = report["sections"]["flip_normalize"]
-    contenders = {"fkd_ops fused op (graph)", "pure-TF twin (graph)", "pure-TF twin (XLA)",
-                  "numpy copy, same bytes"}
+    contenders = {"fkd_ops fused op (graph)", "pure-TF twin (graph)", "pure-TF twin (XLA)", "numpy copy, same bytes"}
     for batch in (128, 1024):
         for method, extra in (("chained", {floor}), ("per call", {floor})):
             rows = [r for r in flip["timings"] if r["case"] == f"B={batch}" and r["method"] == method]

@@ -37,8 +37,14 @@ BUILD = json.loads(_RECORD.read_text())
 BUILT_WITH_GPU = bool(BUILD.get("cuda"))
 
 OPS = (
-    "Fkd>MaskedRmse", "Fkd>MaskedRmseGrad", "Fkd>NormalizeImages", "Fkd>NormalizeImagesGrad",
-    "Fkd>FlipHorizontal", "Fkd>RandomFlipHorizontal", "Fkd>FlipNormalize", "Fkd>RandomFlipNormalize",
+    "Fkd>MaskedRmse",
+    "Fkd>MaskedRmseGrad",
+    "Fkd>NormalizeImages",
+    "Fkd>NormalizeImagesGrad",
+    "Fkd>FlipHorizontal",
+    "Fkd>RandomFlipHorizontal",
+    "Fkd>FlipNormalize",
+    "Fkd>RandomFlipNormalize",
     "Fkd>FlipHorizontalGrad",
 )
 SEEDED = ("Fkd>RandomFlipHorizontal", "Fkd>RandomFlipNormalize")
@@ -77,8 +83,9 @@ def test_the_build_record_names_the_toolchain_and_every_tensorflow_architecture(
 # ---------------------------------------------------------------- on a GPU
 
 GPUS = tf.config.list_physical_devices("GPU")
-needs_gpu = pytest.mark.skipif(not BUILT_WITH_GPU or not GPUS,
-                               reason="needs fkd_ops built with GPU kernels and TensorFlow with a visible GPU")
+needs_gpu = pytest.mark.skipif(
+    not BUILT_WITH_GPU or not GPUS, reason="needs fkd_ops built with GPU kernels and TensorFlow with a visible GPU"
+)
 
 
 @pytest.fixture
@@ -96,9 +103,12 @@ def inputs():
     targets[rng.random(targets.shape) < 0.6] = np.nan
     images = rng.integers(0, 256, (33, 96, 96), dtype=np.uint8)
     return {
-        "predictions": rng.uniform(0, 96, targets.shape), "targets": targets, "images": images,
+        "predictions": rng.uniform(0, 96, targets.shape),
+        "targets": targets,
+        "images": images,
         "float_images": images.astype(np.float32) + rng.random(images.shape, dtype=np.float32),
-        "flip": rng.random(33) < 0.5, "points": rng.uniform(0, 96, (33, 30)).astype(np.float32),
+        "flip": rng.random(33) < 0.5,
+        "points": rng.uniform(0, 96, (33, 30)).astype(np.float32),
     }
 
 
@@ -108,8 +118,9 @@ def case_forward(fkd_ops, d):
         "rmse64_squared": fkd_ops.masked_rmse(d["predictions"], d["targets"], squared=True),
         "scale": fkd_ops.normalize_images(d["images"]),
         "standardize": fkd_ops.normalize_images(d["float_images"], mode="standardize"),
-        "affine64": fkd_ops.normalize_images(d["float_images"].astype(np.float64), mode="affine", mean=100.0,
-                                             stddev=50.0, dtype=tf.float64),
+        "affine64": fkd_ops.normalize_images(
+            d["float_images"].astype(np.float64), mode="affine", mean=100.0, stddev=50.0, dtype=tf.float64
+        ),
         "flip_u8": fkd_ops.flip_horizontal(d["images"], d["points"], d["flip"]),
         "flip_f32": fkd_ops.flip_horizontal(d["float_images"], d["points"], d["flip"], pixel_centers=True),
         "random_flip": fkd_ops.random_flip(d["images"], d["points"], [3, 4]),
@@ -129,11 +140,20 @@ def case_gradients(fkd_ops, d):
         y, kk = fkd_ops.flip_normalize(x, k, d["flip"], mode="standardize")
         fy, fk = fkd_ops.flip_horizontal(x, k, d["flip"])
         ry, rk, _ = fkd_ops.random_flip_normalize(x, k, [1, 2], mode="affine", mean=9.0, stddev=3.0)
-        z = (tf.reduce_sum(y * tf.sin(y)) + tf.reduce_sum(tf.where(tf.math.is_nan(kk), 0.0, kk) ** 2)
-             + tf.reduce_sum(fy * fy) + tf.reduce_sum(tf.where(tf.math.is_nan(fk), 0.0, fk))
-             + tf.reduce_sum(tf.cos(ry)) + tf.reduce_sum(tf.where(tf.math.is_nan(rk), 0.0, rk)))
-    return {"d_predictions": tape.gradient(loss, p), "d_targets": tape.gradient(loss, t),
-            "d_images": tape.gradient(z, x), "d_keypoints": tape.gradient(z, k)}
+        z = (
+            tf.reduce_sum(y * tf.sin(y))
+            + tf.reduce_sum(tf.where(tf.math.is_nan(kk), 0.0, kk) ** 2)
+            + tf.reduce_sum(fy * fy)
+            + tf.reduce_sum(tf.where(tf.math.is_nan(fk), 0.0, fk))
+            + tf.reduce_sum(tf.cos(ry))
+            + tf.reduce_sum(tf.where(tf.math.is_nan(rk), 0.0, rk))
+        )
+    return {
+        "d_predictions": tape.gradient(loss, p),
+        "d_targets": tape.gradient(loss, t),
+        "d_images": tape.gradient(z, x),
+        "d_keypoints": tape.gradient(z, k),
+    }
 
 
 def run_on(device: str, fn):

@@ -93,8 +93,7 @@ class Timer:
         first = self._once(fn)
         count = int(min(self.repeats, max(5, self.budget_s * 1e6 / max(first, 1.0))))
         samples = [self._once(fn) for _ in range(count)]
-        return {"median_us": float(np.median(samples)), "min_us": float(np.min(samples)),
-                "repeats": count}
+        return {"median_us": float(np.median(samples)), "min_us": float(np.min(samples)), "repeats": count}
 
 
 def max_diff(face: Any, a: Any, b: Any) -> float:
@@ -119,7 +118,9 @@ class Bench:
         rng = np.random.default_rng(seed)
         if face.name == "cuda":
             xp.random.seed(seed)
-            self.images_all = (xp.random.random_sample((max_batch, SIDE, SIDE), dtype=np.float32) * 256).astype(np.uint8)
+            self.images_all = (xp.random.random_sample((max_batch, SIDE, SIDE), dtype=np.float32) * 256).astype(
+                np.uint8
+            )
             self.grad_all = xp.random.standard_normal((max_batch, SIDE, SIDE), dtype=np.float32)
         else:
             self.images_all = rng.integers(0, 256, (max_batch, SIDE, SIDE), dtype=np.uint8)
@@ -149,8 +150,15 @@ class Bench:
         out_u8 = xp.empty((b, SIDE, SIDE), dtype=np.uint8)
         out_kp = xp.empty((b, COLS), dtype=np.float32)
         out_dx = xp.empty((b, SIDE, SIDE), dtype=np.float32)
-        kp_args = dict(keypoint_dtype="float32", keypoints=ptr(kp), out_keypoints=ptr(out_kp),
-                       num_points=COLS // 2, pairs=FLAT_PAIRS, flip=ptr(flip), stream=stream)
+        kp_args = dict(
+            keypoint_dtype="float32",
+            keypoints=ptr(kp),
+            out_keypoints=ptr(out_kp),
+            num_points=COLS // 2,
+            pairs=FLAT_PAIRS,
+            flip=ptr(flip),
+            stream=stream,
+        )
         flip3 = flip[:, None, None]
         flip2 = flip[:, None]
 
@@ -161,8 +169,18 @@ class Bench:
 
         # flip + normalize (uint8 -> float32 scale, keypoints): the input pipeline's path
         def ours_flip_normalize():
-            api.images("uint8", "float32", ptr(images), ptr(out_f), shape, normalize=True,
-                       mode="scale", scale=float(SCALE), x_offset=float(SIDE), **kp_args)
+            api.images(
+                "uint8",
+                "float32",
+                ptr(images),
+                ptr(out_f),
+                shape,
+                normalize=True,
+                mode="scale",
+                scale=float(SCALE),
+                x_offset=float(SIDE),
+                **kp_args,
+            )
 
         def cupy_flip_normalize():
             mirrored = xp.where(flip3, images[:, :, ::-1], images)
@@ -181,15 +199,25 @@ class Bench:
             return xp.where(flip3, grad[:, :, ::-1], grad), remap_cupy(kp, 0.0, -1.0)
 
         def ours_scale():
-            api.images("uint8", "float32", ptr(images), ptr(out_f), shape, normalize=True,
-                       mode="scale", scale=float(SCALE), stream=stream)
+            api.images(
+                "uint8",
+                "float32",
+                ptr(images),
+                ptr(out_f),
+                shape,
+                normalize=True,
+                mode="scale",
+                scale=float(SCALE),
+                stream=stream,
+            )
 
         def cupy_scale():
             return xp.multiply(images, SCALE, dtype=np.float32)
 
         def ours_standardize():
-            api.images("uint8", "float32", ptr(images), ptr(out_f), shape, normalize=True,
-                       mode="standardize", stream=stream)
+            api.images(
+                "uint8", "float32", ptr(images), ptr(out_f), shape, normalize=True, mode="standardize", stream=stream
+            )
 
         def cupy_standardize():
             x = images.astype(np.float32)
@@ -198,15 +226,25 @@ class Bench:
             return (x - mean) / xp.maximum(std, np.float32(1.0 / SIDE))
 
         def ours_scale_grad():
-            api.normalize_images_grad("float32", "float32", ptr(grad), ptr(images_f), ptr(out_dx),
-                                      shape, mode="scale", scale=float(SCALE), stream=stream)
+            api.normalize_images_grad(
+                "float32",
+                "float32",
+                ptr(grad),
+                ptr(images_f),
+                ptr(out_dx),
+                shape,
+                mode="scale",
+                scale=float(SCALE),
+                stream=stream,
+            )
 
         def cupy_scale_grad():
             return grad * SCALE
 
         def ours_standardize_grad():
-            api.normalize_images_grad("float32", "float32", ptr(grad), ptr(images_f), ptr(out_dx),
-                                      shape, mode="standardize", stream=stream)
+            api.normalize_images_grad(
+                "float32", "float32", ptr(grad), ptr(images_f), ptr(out_dx), shape, mode="standardize", stream=stream
+            )
 
         def cupy_standardize_grad():
             x = images_f
@@ -231,14 +269,34 @@ class Bench:
         tp = ptr(totals)
 
         def ours_rmse():
-            api.masked_rmse("float32", ptr(p), ptr(t), n, tp, tp + 4, tp + 8, workspace=ptr(ws),
-                            workspace_bytes=ws_bytes, stream=stream)
+            api.masked_rmse(
+                "float32",
+                ptr(p),
+                ptr(t),
+                n,
+                tp,
+                tp + 4,
+                tp + 8,
+                workspace=ptr(ws),
+                workspace_bytes=ws_bytes,
+                stream=stream,
+            )
 
         def ours_rmse_fwd_bwd():
             ours_rmse()
-            api.masked_rmse_grad("float32", ptr(p), ptr(t), n, tp + 4, tp + 8, grad_loss=ptr(upstream),
-                                 grad_sum_sq=ptr(upstream) + 4, grad_predictions=ptr(gp),
-                                 grad_targets=ptr(gt), stream=stream)
+            api.masked_rmse_grad(
+                "float32",
+                ptr(p),
+                ptr(t),
+                n,
+                tp + 4,
+                tp + 8,
+                grad_loss=ptr(upstream),
+                grad_sum_sq=ptr(upstream) + 4,
+                grad_predictions=ptr(gp),
+                grad_targets=ptr(gt),
+                stream=stream,
+            )
 
         def cupy_rmse_parts():
             present = ~xp.isnan(t)
@@ -293,26 +351,51 @@ class Bench:
         image_bytes = b * PIXELS
         kp_bytes = 2 * b * COLS * 4 + b
         return {
-            "flip_normalize": (ours_flip_normalize, cupy_flip_normalize, image_bytes * 5 + kp_bytes,
-                               lambda r: max(max_diff(self.face, out_f, r[0]), max_diff(self.face, out_kp, r[1]))),
-            "normalize_scale": (ours_scale, cupy_scale, image_bytes * 5,
-                                lambda r: max_diff(self.face, out_f, r)),
-            "normalize_standardize": (ours_standardize, cupy_standardize, image_bytes * 5,
-                                      lambda r: max_diff(self.face, out_f, r)),
-            "flip": (ours_flip, cupy_flip, image_bytes * 2 + kp_bytes,
-                     lambda r: max(max_diff(self.face, out_u8, r[0]), max_diff(self.face, out_kp, r[1]))),
-            "flip_grad": (ours_flip_grad, cupy_flip_grad, image_bytes * 8 + kp_bytes,
-                          lambda r: max(max_diff(self.face, out_dx, r[0]), max_diff(self.face, out_kp, r[1]))),
-            "normalize_scale_grad": (ours_scale_grad, cupy_scale_grad, image_bytes * 8,
-                                     lambda r: max_diff(self.face, out_dx, r)),
-            "normalize_standardize_grad": (ours_standardize_grad, cupy_standardize_grad, image_bytes * 12,
-                                           lambda r: max_diff(self.face, out_dx, r)),
-            "masked_rmse_fwd": (ours_rmse, cupy_rmse, n * 8,
-                                lambda r: max_diff(self.face, totals, r)),
-            "masked_rmse_fwd_bwd": (ours_rmse_fwd_bwd, cupy_rmse_fwd_bwd, n * 24,
-                                    lambda r: max(max_diff(self.face, gp, r[0]), max_diff(self.face, gt, r[1]))),
-            "flip_decisions": (ours_decisions, cupy_decisions, b,
-                               lambda r: max_diff(self.face, decisions, r)),
+            "flip_normalize": (
+                ours_flip_normalize,
+                cupy_flip_normalize,
+                image_bytes * 5 + kp_bytes,
+                lambda r: max(max_diff(self.face, out_f, r[0]), max_diff(self.face, out_kp, r[1])),
+            ),
+            "normalize_scale": (ours_scale, cupy_scale, image_bytes * 5, lambda r: max_diff(self.face, out_f, r)),
+            "normalize_standardize": (
+                ours_standardize,
+                cupy_standardize,
+                image_bytes * 5,
+                lambda r: max_diff(self.face, out_f, r),
+            ),
+            "flip": (
+                ours_flip,
+                cupy_flip,
+                image_bytes * 2 + kp_bytes,
+                lambda r: max(max_diff(self.face, out_u8, r[0]), max_diff(self.face, out_kp, r[1])),
+            ),
+            "flip_grad": (
+                ours_flip_grad,
+                cupy_flip_grad,
+                image_bytes * 8 + kp_bytes,
+                lambda r: max(max_diff(self.face, out_dx, r[0]), max_diff(self.face, out_kp, r[1])),
+            ),
+            "normalize_scale_grad": (
+                ours_scale_grad,
+                cupy_scale_grad,
+                image_bytes * 8,
+                lambda r: max_diff(self.face, out_dx, r),
+            ),
+            "normalize_standardize_grad": (
+                ours_standardize_grad,
+                cupy_standardize_grad,
+                image_bytes * 12,
+                lambda r: max_diff(self.face, out_dx, r),
+            ),
+            "masked_rmse_fwd": (ours_rmse, cupy_rmse, n * 8, lambda r: max_diff(self.face, totals, r)),
+            "masked_rmse_fwd_bwd": (
+                ours_rmse_fwd_bwd,
+                cupy_rmse_fwd_bwd,
+                n * 24,
+                lambda r: max(max_diff(self.face, gp, r[0]), max_diff(self.face, gt, r[1])),
+            ),
+            "flip_decisions": (ours_decisions, cupy_decisions, b, lambda r: max_diff(self.face, decisions, r)),
         }
 
     def copy(self, nbytes: int) -> Callable[[], Any]:
@@ -327,24 +410,34 @@ class Bench:
             def run():
                 runtime.memcpyAsync(dst.data.ptr, src.data.ptr, nbytes, runtime.memcpyDeviceToDevice, stream)
         else:
+
             def run():
                 np.copyto(dst, src)
+
         return run
 
 
 def device_info(face: Any, native: Any) -> dict:
-    info = {"backend": face.name, "python": platform.python_version(), "numpy": np.__version__,
-            "nvrtc": native.gpu_nvrtc_version(),
-            "images": [f"{i['target']} {i['kind']}" for i in native.gpu_kernel_images()]}
+    info = {
+        "backend": face.name,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "nvrtc": native.gpu_nvrtc_version(),
+        "images": [f"{i['target']} {i['kind']}" for i in native.gpu_kernel_images()],
+    }
     probe = native.gpu_probe()
     info["image_used"] = [d["image"] for d in probe["devices"]]
     if face.name == "cuda":
         cp = face.xp
         props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
         name = props["name"]
-        info.update(device=name.decode() if isinstance(name, bytes) else str(name), cupy=cp.__version__,
-                    driver=cp.cuda.runtime.driverGetVersion(), runtime=cp.cuda.runtime.runtimeGetVersion(),
-                    multiprocessors=props["multiProcessorCount"])
+        info.update(
+            device=name.decode() if isinstance(name, bytes) else str(name),
+            cupy=cp.__version__,
+            driver=cp.cuda.runtime.driverGetVersion(),
+            runtime=cp.cuda.runtime.runtimeGetVersion(),
+            multiprocessors=props["multiProcessorCount"],
+        )
     else:
         info["device"] = "CPU emulation (numbers mean nothing)"
     return info
@@ -372,8 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     native = load_native()
     face = CudaFace(native) if args.backend == "cuda" else EmulationFace(native)
     info = device_info(face, native)
-    print(f"# {info['device']} ({info['backend']}); kernels by NVRTC {info['nvrtc']}: {', '.join(info['images'])}; "
-          f"this GPU runs {info['image_used']}", flush=True)
+    print(
+        f"# {info['device']} ({info['backend']}); kernels by NVRTC {info['nvrtc']}: {', '.join(info['images'])}; "
+        f"this GPU runs {info['image_used']}",
+        flush=True,
+    )
     bench = Bench(face, max(batches), args.seed)
     timer = Timer(face, args.repeats, args.budget)
     rows: list[dict] = []
@@ -381,22 +477,46 @@ def main(argv: list[str] | None = None) -> int:
         copy_bytes = b * PIXELS * 5 // 2  # read + write = the flip + normalize's traffic
         copy_t = timer(bench.copy(copy_bytes))
         copy_gbps = 2 * copy_bytes / copy_t["median_us"] / 1e3
-        rows.append({"item": "device_copy", "batch": b, "ours_us": copy_t["median_us"], "cupy_us": None,
-                     "bytes": 2 * copy_bytes, "gbps": copy_gbps, "copy_fraction": 1.0, "max_diff": 0.0})
+        rows.append(
+            {
+                "item": "device_copy",
+                "batch": b,
+                "ours_us": copy_t["median_us"],
+                "cupy_us": None,
+                "bytes": 2 * copy_bytes,
+                "gbps": copy_gbps,
+                "copy_fraction": 1.0,
+                "max_diff": 0.0,
+            }
+        )
         for item, (ours, cupy, nbytes, compare) in bench.items(b).items():
             t_ours = timer(ours)
             t_cupy = timer(cupy)
             diff = compare(cupy())
             gbps = nbytes / t_ours["median_us"] / 1e3
-            rows.append({"item": item, "batch": b, "ours_us": t_ours["median_us"], "cupy_us": t_cupy["median_us"],
-                         "speedup": t_cupy["median_us"] / t_ours["median_us"], "bytes": nbytes, "gbps": gbps,
-                         "copy_fraction": gbps / copy_gbps, "max_diff": diff,
-                         "ours_min_us": t_ours["min_us"], "cupy_min_us": t_cupy["min_us"],
-                         "repeats": [t_ours["repeats"], t_cupy["repeats"]]})
+            rows.append(
+                {
+                    "item": item,
+                    "batch": b,
+                    "ours_us": t_ours["median_us"],
+                    "cupy_us": t_cupy["median_us"],
+                    "speedup": t_cupy["median_us"] / t_ours["median_us"],
+                    "bytes": nbytes,
+                    "gbps": gbps,
+                    "copy_fraction": gbps / copy_gbps,
+                    "max_diff": diff,
+                    "ours_min_us": t_ours["min_us"],
+                    "cupy_min_us": t_cupy["min_us"],
+                    "repeats": [t_ours["repeats"], t_cupy["repeats"]],
+                }
+            )
             r = rows[-1]
-            print(f"{item:28s} B={b:6d} ours {r['ours_us']:10.1f} us  cupy {r['cupy_us']:10.1f} us  "
-                  f"x{r['speedup']:6.2f}  {gbps:8.1f} GB/s ({100 * r['copy_fraction']:5.1f}% of copy)  "
-                  f"max rel diff {diff:.2e}", flush=True)
+            print(
+                f"{item:28s} B={b:6d} ours {r['ours_us']:10.1f} us  cupy {r['cupy_us']:10.1f} us  "
+                f"x{r['speedup']:6.2f}  {gbps:8.1f} GB/s ({100 * r['copy_fraction']:5.1f}% of copy)  "
+                f"max rel diff {diff:.2e}",
+                flush=True,
+            )
         if face.name == "cuda":
             face.xp.get_default_memory_pool().free_all_blocks()
 
@@ -404,8 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     table = format_table(info, rows, targets)
     print(table)
     write_atomically(args.out / "gpu_bench.txt", table + "\n")
-    write_atomically(args.out / "gpu_bench.json",
-                     json.dumps({"info": info, "rows": rows, "targets": targets}, indent=1) + "\n")
+    write_atomically(
+        args.out / "gpu_bench.json", json.dumps({"info": info, "rows": rows, "targets": targets}, indent=1) + "\n"
+    )
     return 0
 
 
@@ -415,26 +536,45 @@ def check_targets(rows: list[dict]) -> dict:
 
     out: dict[str, Any] = {}
     r = find("flip_normalize", 8192)
-    out["flip_normalize_8192_copy_fraction"] = None if r is None else {
-        "value": r["copy_fraction"], "target": TARGET_COPY_FRACTION, "met": r["copy_fraction"] >= TARGET_COPY_FRACTION}
+    out["flip_normalize_8192_copy_fraction"] = (
+        None
+        if r is None
+        else {
+            "value": r["copy_fraction"],
+            "target": TARGET_COPY_FRACTION,
+            "met": r["copy_fraction"] >= TARGET_COPY_FRACTION,
+        }
+    )
     r = find("masked_rmse_fwd_bwd", 4096)
-    out["masked_rmse_fwd_bwd_4096_speedup"] = None if r is None else {
-        "value": r["speedup"], "target": TARGET_RMSE_SPEEDUP, "met": r["speedup"] >= TARGET_RMSE_SPEEDUP}
-    slower = [f"{r['item']}@{r['batch']} x{r['speedup']:.2f}" for r in rows if r.get("speedup") is not None and r["speedup"] < 1.0]
+    out["masked_rmse_fwd_bwd_4096_speedup"] = (
+        None
+        if r is None
+        else {"value": r["speedup"], "target": TARGET_RMSE_SPEEDUP, "met": r["speedup"] >= TARGET_RMSE_SPEEDUP}
+    )
+    slower = [
+        f"{r['item']}@{r['batch']} x{r['speedup']:.2f}"
+        for r in rows
+        if r.get("speedup") is not None and r["speedup"] < 1.0
+    ]
     out["no_kernel_slower_than_cupy"] = {"met": not slower, "slower": slower}
     return out
 
 
 def format_table(info: dict, rows: list[dict], targets: dict) -> str:
-    lines = [f"fkd_ops GPU kernels on {info['device']} ({info['backend']}); median of CUDA-event-timed repetitions",
-             f"kernels by NVRTC {info.get('nvrtc')}: {', '.join(info.get('images', []))}; "
-             f"this GPU runs {info.get('image_used')}",
-             f"{'kernel':28s} {'B':>6s} {'ours us':>10s} {'cupy us':>10s} {'speedup':>8s} {'GB/s':>8s} {'%copy':>6s} {'rel.diff':>9s}"]
+    lines = [
+        f"fkd_ops GPU kernels on {info['device']} ({info['backend']}); median of CUDA-event-timed repetitions",
+        f"kernels by NVRTC {info.get('nvrtc')}: {', '.join(info.get('images', []))}; "
+        f"this GPU runs {info.get('image_used')}",
+        f"{'kernel':28s} {'B':>6s} {'ours us':>10s} {'cupy us':>10s} {'speedup':>8s} {'GB/s':>8s} {'%copy':>6s} "
+        f"{'rel.diff':>9s}",
+    ]
     for r in rows:
         cupy = "" if r["cupy_us"] is None else f"{r['cupy_us']:10.1f}"
         speed = "" if r.get("speedup") is None else f"{r['speedup']:8.2f}"
-        lines.append(f"{r['item']:28s} {r['batch']:6d} {r['ours_us']:10.1f} {cupy:>10s} {speed:>8s} "
-                     f"{r['gbps']:8.1f} {100 * r['copy_fraction']:6.1f} {r['max_diff']:9.1e}")
+        lines.append(
+            f"{r['item']:28s} {r['batch']:6d} {r['ours_us']:10.1f} {cupy:>10s} {speed:>8s} "
+            f"{r['gbps']:8.1f} {100 * r['copy_fraction']:6.1f} {r['max_diff']:9.1e}"
+        )
     lines.append("targets:")
     for name, t in targets.items():
         lines.append(f"  {name}: {json.dumps(t)}")

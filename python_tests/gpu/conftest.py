@@ -18,7 +18,6 @@ import zlib
 
 import numpy as np
 import pytest
-
 from gpu_face import CudaFace, EmulationFace, cuda_unavailable_reason, load_native
 
 # Fresh random inputs every run (FKD_TEST_SEED repeats one); the header says which.

@@ -135,15 +135,29 @@ class KernelFace:
         workspace = self.xp.empty(max(workspace_bytes, 1), dtype=np.uint8)
         base = self.ptr(out)
         self.api.masked_rmse(
-            p.dtype.name, self.ptr(p), self.ptr(t), p.size, base, base + size, base + 2 * size,
-            workspace=self.ptr(workspace), workspace_bytes=workspace_bytes, squared=squared,
+            p.dtype.name,
+            self.ptr(p),
+            self.ptr(t),
+            p.size,
+            base,
+            base + size,
+            base + 2 * size,
+            workspace=self.ptr(workspace),
+            workspace_bytes=workspace_bytes,
+            squared=squared,
             stream=self.stream(),
         )
         return out
 
     def masked_rmse_grad(
-        self, predictions: Any, targets: Any, scalars: Any, squared: bool = False,
-        *, want_predictions: bool = True, want_targets: bool = True,
+        self,
+        predictions: Any,
+        targets: Any,
+        scalars: Any,
+        squared: bool = False,
+        *,
+        want_predictions: bool = True,
+        want_targets: bool = True,
     ) -> tuple[Any, Any]:
         """Gradients given [sum_sq, count, grad_loss, grad_sum_sq] (an array on the device)."""
         p, t = self._contiguous(predictions), self._contiguous(targets)
@@ -153,19 +167,34 @@ class KernelFace:
         gt = self.empty(t.shape, t.dtype)
         base = self.ptr(s)
         self.api.masked_rmse_grad(
-            p.dtype.name, self.ptr(p), self.ptr(t), p.size, base, base + size,
-            grad_loss=base + 2 * size, grad_sum_sq=base + 3 * size,
+            p.dtype.name,
+            self.ptr(p),
+            self.ptr(t),
+            p.size,
+            base,
+            base + size,
+            grad_loss=base + 2 * size,
+            grad_sum_sq=base + 3 * size,
             grad_predictions=self.ptr(gp) if want_predictions else 0,
             grad_targets=self.ptr(gt) if want_targets else 0,
-            squared=squared, stream=self.stream(),
+            squared=squared,
+            stream=self.stream(),
         )
         return gp, gt
 
     # -- images
     def images(
-        self, images: Any, *, out_dtype: Any = None, normalize: dict | None = None,
-        keypoints: Any = None, pairs: Sequence[Sequence[int]] = (), x_offset: float = 0.0,
-        flip: Any = None, seed: tuple[int, int] | None = None, probability: float = 0.5,
+        self,
+        images: Any,
+        *,
+        out_dtype: Any = None,
+        normalize: dict | None = None,
+        keypoints: Any = None,
+        pairs: Sequence[Sequence[int]] = (),
+        x_offset: float = 0.0,
+        flip: Any = None,
+        seed: tuple[int, int] | None = None,
+        probability: float = 0.5,
         force_scalar: bool = False,
     ) -> tuple[Any, Any, Any]:
         """One image launch: (images, keypoints or None, flipped or None).
@@ -184,8 +213,12 @@ class KernelFace:
             k = self._contiguous(keypoints)
             out_keypoints = self.empty(k.shape, k.dtype)
             kwargs.update(
-                keypoint_dtype=k.dtype.name, keypoints=self.ptr(k), out_keypoints=self.ptr(out_keypoints),
-                num_points=k.shape[1] // 2, pairs=flat_pairs(pairs), x_offset=float(x_offset),
+                keypoint_dtype=k.dtype.name,
+                keypoints=self.ptr(k),
+                out_keypoints=self.ptr(out_keypoints),
+                num_points=k.shape[1] // 2,
+                pairs=flat_pairs(pairs),
+                x_offset=float(x_offset),
             )
         flipped = None
         if flip is not None:
@@ -194,26 +227,56 @@ class KernelFace:
         if seed is not None:
             flipped = self.xp.empty((batch,), dtype=np.uint8)
             flipped.fill(BOOL_POISON)
-            kwargs.update(seeded=True, seed0=int(seed[0]), seed1=int(seed[1]),
-                          probability=float(probability), flipped=self.ptr(flipped))
+            kwargs.update(
+                seeded=True,
+                seed0=int(seed[0]),
+                seed1=int(seed[1]),
+                probability=float(probability),
+                flipped=self.ptr(flipped),
+            )
         self.api.images(
-            x.dtype.name, out_dtype.name, self.ptr(x), self.ptr(out), (batch, height, width, channels),
-            normalize=normalize is not None, mode=params["mode"], scale=float(params["scale"]),
-            mean=float(params["mean"]), stddev=float(params["stddev"]), force_scalar=force_scalar,
-            stream=self.stream(), **kwargs,
+            x.dtype.name,
+            out_dtype.name,
+            self.ptr(x),
+            self.ptr(out),
+            (batch, height, width, channels),
+            normalize=normalize is not None,
+            mode=params["mode"],
+            scale=float(params["scale"]),
+            mean=float(params["mean"]),
+            stddev=float(params["stddev"]),
+            force_scalar=force_scalar,
+            stream=self.stream(),
+            **kwargs,
         )
         return out, out_keypoints, flipped
 
     def normalize_images_grad(
-        self, grad: Any, images: Any, *, mode: str = "scale", scale: float = 1.0 / 255.0,
-        mean: float = 0.0, stddev: float = 1.0, force_scalar: bool = False,
+        self,
+        grad: Any,
+        images: Any,
+        *,
+        mode: str = "scale",
+        scale: float = 1.0 / 255.0,
+        mean: float = 0.0,
+        stddev: float = 1.0,
+        force_scalar: bool = False,
     ) -> Any:
         g, x = self._contiguous(grad), self._contiguous(images)
         out = self.empty(x.shape, x.dtype)
         self.api.normalize_images_grad(
-            x.dtype.name, g.dtype.name, self.ptr(g), self.ptr(x), self.ptr(out), image_dims(x.shape),
-            mode=mode, scale=float(scale), mean=float(mean), stddev=float(stddev),
-            force_scalar=force_scalar, stream=self.stream(),
+            x.dtype.name,
+            g.dtype.name,
+            self.ptr(g),
+            self.ptr(x),
+            self.ptr(out),
+            image_dims(x.shape),
+            mode=mode,
+            scale=float(scale),
+            mean=float(mean),
+            stddev=float(stddev),
+            force_scalar=force_scalar,
+            stream=self.stream(),
         )
         return out
 

@@ -41,13 +41,18 @@ def elf_header(data: bytes) -> dict:
     assert data[:4] == b"\x7fELF" and data[4] == 2, "not a 64-bit ELF"
     machine = struct.unpack_from("<H", data, 18)[0]
     flags = struct.unpack_from("<I", data, 48)[0]
-    return {"osabi": data[7], "abi_version": data[8], "machine": machine, "sm": flags & 0xFF,
-            "virtual_sm": (flags >> 16) & 0xFF}
+    return {
+        "osabi": data[7],
+        "abi_version": data[8],
+        "machine": machine,
+        "sm": flags & 0xFF,
+        "virtual_sm": (flags >> 16) & 0xFF,
+    }
 
 
 def elf_functions(data: bytes) -> set[str]:
     """Names of the STT_FUNC symbols of an ELF's symbol table."""
-    shoff, = struct.unpack_from("<Q", data, 0x28)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
     sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
     names = set()
@@ -109,18 +114,21 @@ def test_every_kernel_the_launcher_uses_is_in_every_image(images, native):
         assert wanted <= have, f"{image['target']} lacks {sorted(wanted - have)}"
 
 
-@pytest.mark.parametrize("major, minor, driver, image", [
-    (6, 0, 12000, "sm_60 cubin"),  # P100 (Kaggle), the oldest CUDA 12 driver
-    (6, 1, 12020, "sm_60 cubin"),  # P40 / GTX 10xx
-    (7, 0, 12020, "sm_70 cubin"),  # V100
-    (7, 5, 12020, "sm_70 cubin"),  # T4 (Colab, Kaggle)
-    (8, 0, 12020, "sm_80 cubin"),  # A100
-    (8, 6, 12020, "sm_80 cubin"),  # A10, RTX 30xx
-    (8, 9, 12020, "sm_89 cubin"),  # L4, RTX 40xx
-    (9, 0, 12000, "sm_90 cubin"),  # H100/H200 under any CUDA 12 driver: no JIT
-    (10, 0, 12080, "compute_90 PTX"),  # Blackwell: the driver compiles the PTX
-    (12, 0, 13000, "compute_90 PTX"),
-])
+@pytest.mark.parametrize(
+    "major, minor, driver, image",
+    [
+        (6, 0, 12000, "sm_60 cubin"),  # P100 (Kaggle), the oldest CUDA 12 driver
+        (6, 1, 12020, "sm_60 cubin"),  # P40 / GTX 10xx
+        (7, 0, 12020, "sm_70 cubin"),  # V100
+        (7, 5, 12020, "sm_70 cubin"),  # T4 (Colab, Kaggle)
+        (8, 0, 12020, "sm_80 cubin"),  # A100
+        (8, 6, 12020, "sm_80 cubin"),  # A10, RTX 30xx
+        (8, 9, 12020, "sm_89 cubin"),  # L4, RTX 40xx
+        (9, 0, 12000, "sm_90 cubin"),  # H100/H200 under any CUDA 12 driver: no JIT
+        (10, 0, 12080, "compute_90 PTX"),  # Blackwell: the driver compiles the PTX
+        (12, 0, 13000, "compute_90 PTX"),
+    ],
+)
 def test_each_gpu_gets_the_image_that_fits(native, images, major, minor, driver, image):
     index, problem = native.gpu_choose_image(major, minor, driver)
     assert problem == "" and index >= 0
@@ -128,11 +136,14 @@ def test_each_gpu_gets_the_image_that_fits(native, images, major, minor, driver,
     assert f"{chosen['target']} {'PTX' if chosen['kind'] == 'ptx' else 'cubin'}" == image
 
 
-@pytest.mark.parametrize("major, minor, driver, why", [
-    (10, 0, 12040, "needs a driver for CUDA 12.5"),  # PTX from CUDA 12.5 under a 12.4 driver
-    (5, 2, 12020, "no GPU kernels for compute capability 5.2"),  # Maxwell: below TF's list
-    (8, 0, 11080, "need a driver for CUDA 12"),  # a CUDA 11 driver
-])
+@pytest.mark.parametrize(
+    "major, minor, driver, why",
+    [
+        (10, 0, 12040, "needs a driver for CUDA 12.5"),  # PTX from CUDA 12.5 under a 12.4 driver
+        (5, 2, 12020, "no GPU kernels for compute capability 5.2"),  # Maxwell: below TF's list
+        (8, 0, 11080, "need a driver for CUDA 12"),  # a CUDA 11 driver
+    ],
+)
 def test_a_gpu_that_cannot_run_them_gets_a_reason_and_the_fix(native, images, major, minor, driver, why):
     index, problem = native.gpu_choose_image(major, minor, driver)
     assert index == -1 and why in problem and ("update" in problem or "rebuild" in problem)

@@ -20,7 +20,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from gpu_face import POISON
 
 # Kaggle's left/right point pairs (fkd_ops.keypoints.FLIP_PAIRS; copied so these
@@ -35,8 +34,16 @@ TOL = {np.dtype(F32): dict(rtol=1e-5, atol=1e-5), np.dtype(F64): dict(rtol=1e-12
 # and 8 wide), quads of several channels, widths that take the scalar path, an
 # empty batch and an image of one value per row.
 IMAGE_SHAPES = [
-    (0, 96, 96), (1, 96, 96), (5, 96, 96), (3, 8, 8), (3, 7, 5), (2, 5, 12), (2, 8, 8, 3),
-    (3, 6, 6, 4), (2, 4, 7, 2), (2, 3, 3, 1),
+    (0, 96, 96),
+    (1, 96, 96),
+    (5, 96, 96),
+    (3, 8, 8),
+    (3, 7, 5),
+    (2, 5, 12),
+    (2, 8, 8, 3),
+    (3, 6, 6, 4),
+    (2, 4, 7, 2),
+    (2, 3, 3, 1),
 ]
 
 
@@ -173,8 +180,9 @@ def grad_scalars(native, predictions, targets, squared, grad_loss, grad_sum_sq):
 
 
 def check_masked_rmse_grad(face, native, predictions, targets, scalars, squared):
-    gp, gt = face.masked_rmse_grad(face.to_device(predictions), face.to_device(targets),
-                                   face.to_device(scalars), squared)
+    gp, gt = face.masked_rmse_grad(
+        face.to_device(predictions), face.to_device(targets), face.to_device(scalars), squared
+    )
     egp, egt = native.masked_rmse_grad(predictions, targets, *(float(s) for s in scalars), squared)
     close(host(face, gp), egp, predictions.dtype)
     close(host(face, gt), egt, predictions.dtype)
@@ -243,8 +251,7 @@ NORMALIZE_ARGS = {
 
 def cpu_normalize(native, images, out_dtype, mode, flip=None):
     a = NORMALIZE_ARGS[mode]
-    return native.normalize_images(images, np.dtype(out_dtype), a["mode"], a["scale"], a["mean"],
-                                   a["stddev"], flip)
+    return native.normalize_images(images, np.dtype(out_dtype), a["mode"], a["scale"], a["mean"], a["stddev"], flip)
 
 
 def both_paths(face, images, **kwargs):
@@ -348,8 +355,9 @@ def flip_case(rng, shape, image_dtype, keypoint_dtype, points=15):
 
 
 # Every layout, the six (image, keypoint) dtype pairs and both coordinate conventions spread over them.
-FLIP_SAMPLES = spread(shape=IMAGE_SHAPES, image_dtype=(U8, F32, F64), keypoint_dtype=(F32, F64),
-                      pixel_centers=(False, True))
+FLIP_SAMPLES = spread(
+    shape=IMAGE_SHAPES, image_dtype=(U8, F32, F64), keypoint_dtype=(F32, F64), pixel_centers=(False, True)
+)
 
 
 @pytest.mark.parametrize("s", params(FLIP_SAMPLES))
@@ -358,8 +366,9 @@ def test_flip(face, native, rng, s):
     images, pts, pairs, flip = flip_case(rng, shape, s["image_dtype"], s["keypoint_dtype"])
     x_offset = shape[2] - (1 if s["pixel_centers"] else 0)
     expected_images, expected_points = native.flip_horizontal(images, pts, flip, flat(pairs), x_offset)
-    for out, out_points, _ in both_paths(face, images, keypoints=face.to_device(pts), pairs=pairs,
-                                         x_offset=x_offset, flip=face.to_device(flip)):
+    for out, out_points, _ in both_paths(
+        face, images, keypoints=face.to_device(pts), pairs=pairs, x_offset=x_offset, flip=face.to_device(flip)
+    ):
         np.testing.assert_array_equal(host(face, out), expected_images)
         np.testing.assert_array_equal(host(face, out_points), expected_points)
 
@@ -368,15 +377,17 @@ def test_flip_any_number_of_points(face, native, rng):
     for points in (1, 2, 40, 1024):  # 1024: the most a launch's parameters carry
         images, pts, pairs, flip = flip_case(rng, (9, 8, 8), F32, F64, points)
         expected_images, expected_points = native.flip_horizontal(images, pts, flip, flat(pairs), 8.0)
-        out, out_points, _ = face.images(face.to_device(images), keypoints=face.to_device(pts), pairs=pairs,
-                                         x_offset=8.0, flip=face.to_device(flip))
+        out, out_points, _ = face.images(
+            face.to_device(images), keypoints=face.to_device(pts), pairs=pairs, x_offset=8.0, flip=face.to_device(flip)
+        )
         np.testing.assert_array_equal(host(face, out), expected_images)
         np.testing.assert_array_equal(host(face, out_points), expected_points)
 
 
 # [B, 0, 0] images carry the keypoints' gradient alone (the uint8 case of the gradient).
-FLIP_GRAD_SAMPLES = spread(shape=[(6, 96, 96), (3, 7, 5), (2, 8, 8, 3), (5, 0, 0)],
-                           image_dtype=(F32, F64), keypoint_dtype=(F64, F32, F32, F64))
+FLIP_GRAD_SAMPLES = spread(
+    shape=[(6, 96, 96), (3, 7, 5), (2, 8, 8, 3), (5, 0, 0)], image_dtype=(F32, F64), keypoint_dtype=(F64, F32, F32, F64)
+)
 
 
 @pytest.mark.parametrize("s", params(FLIP_GRAD_SAMPLES))
@@ -385,16 +396,25 @@ def test_flip_gradient(face, native, rng, s):
     grad_images, grad_points, pairs, flip = flip_case(rng, s["shape"], s["image_dtype"], s["keypoint_dtype"])
     grad_images = grad_images - grad_images.mean() if grad_images.size else grad_images
     expected_images, expected_points = native.flip_horizontal(grad_images, grad_points, flip, flat(pairs), 0.0)
-    out, out_points, _ = face.images(face.to_device(grad_images), keypoints=face.to_device(grad_points),
-                                     pairs=pairs, x_offset=0.0, flip=face.to_device(flip))
+    out, out_points, _ = face.images(
+        face.to_device(grad_images),
+        keypoints=face.to_device(grad_points),
+        pairs=pairs,
+        x_offset=0.0,
+        flip=face.to_device(flip),
+    )
     np.testing.assert_array_equal(host(face, out), expected_images)
     np.testing.assert_array_equal(host(face, out_points), expected_points)
 
 
 # The fused path adds the keypoints to a mirrored normalization: every input
 # dtype and mode, both output dtypes.
-FUSED_SAMPLES = spread(in_dtype=(U8, F32, F64, U8, F32, F64), out_dtype=(F32, F64),
-                       mode=MODES, shape=[(0, 96, 96), (1, 96, 96), (7, 96, 96), (3, 7, 5), (2, 8, 8, 3), (4, 9, 6)])
+FUSED_SAMPLES = spread(
+    in_dtype=(U8, F32, F64, U8, F32, F64),
+    out_dtype=(F32, F64),
+    mode=MODES,
+    shape=[(0, 96, 96), (1, 96, 96), (7, 96, 96), (3, 7, 5), (2, 8, 8, 3), (4, 9, 6)],
+)
 
 
 @pytest.mark.parametrize("s", params(FUSED_SAMPLES))
@@ -403,9 +423,16 @@ def test_fused_flip_normalize(face, native, rng, s):
     images, pts, pairs, flip = flip_case(rng, shape, s["in_dtype"], F32)
     expected = cpu_normalize(native, images, s["out_dtype"], s["mode"], flip)
     _, expected_points = native.flip_horizontal(images, pts, flip, flat(pairs), float(shape[2]))
-    for out, out_points, _ in both_paths(face, images, out_dtype=s["out_dtype"], normalize=NORMALIZE_ARGS[s["mode"]],
-                                         keypoints=face.to_device(pts), pairs=pairs,
-                                         x_offset=float(shape[2]), flip=face.to_device(flip)):
+    for out, out_points, _ in both_paths(
+        face,
+        images,
+        out_dtype=s["out_dtype"],
+        normalize=NORMALIZE_ARGS[s["mode"]],
+        keypoints=face.to_device(pts),
+        pairs=pairs,
+        x_offset=float(shape[2]),
+        flip=face.to_device(flip),
+    ):
         close(host(face, out), expected, s["out_dtype"])
         np.testing.assert_array_equal(host(face, out_points), expected_points)
 
@@ -423,10 +450,9 @@ RANDOM_FLIP_SAMPLES = [
 def test_random_flip_draws_the_cpu_decisions(face, native, rng, s):
     batch = big(face, 2048, 37)
     images, pts, pairs, _ = flip_case(rng, (batch, 96, 96), U8, F32)
-    seed = (int(rng.integers(-2**40, 2**40)), int(rng.integers(0, 2**62)))
+    seed = (int(rng.integers(-(2**40), 2**40)), int(rng.integers(0, 2**62)))
     decisions = native.flip_decisions(seed[0], seed[1], batch, s["probability"])
-    kwargs = dict(keypoints=face.to_device(pts), pairs=pairs, x_offset=96.0, seed=seed,
-                  probability=s["probability"])
+    kwargs = dict(keypoints=face.to_device(pts), pairs=pairs, x_offset=96.0, seed=seed, probability=s["probability"])
     if s["normalize"] is not None:
         kwargs.update(out_dtype=F32, normalize=NORMALIZE_ARGS[s["normalize"]])
     out, out_points, flipped = face.images(face.to_device(images), **kwargs)
@@ -445,7 +471,7 @@ DECISION_SAMPLES = spread(batch=[0, 1, 255, 256, 257, 100003], probability=(0.3,
 
 @pytest.mark.parametrize("s", params(DECISION_SAMPLES))
 def test_flip_decisions(face, native, rng, s):
-    seed0, seed1 = (int(v) for v in rng.integers(-2**62, 2**62, 2))
+    seed0, seed1 = (int(v) for v in rng.integers(-(2**62), 2**62, 2))
     got = decisions_written(face, face.flip_decisions(seed0, seed1, s["batch"], s["probability"]))
     np.testing.assert_array_equal(got, native.flip_decisions(seed0, seed1, s["batch"], s["probability"]))
 

@@ -65,17 +65,23 @@ def fake_driver(native, tmp_path_factory):
     if compiler is None:
         pytest.skip("no C compiler to build the fake driver")
     path = tmp_path_factory.mktemp("fake_cuda") / "libcuda.so.1"
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", str(path), str(HERE / "fake_libcuda.c")],
-                   check=True)
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", str(path), str(HERE / "fake_libcuda.c")], check=True)
     return path
 
 
 def run_child(fake_driver, tmp_path, cc, driver, **env_vars):
     log = tmp_path / "driver.log"
-    env = dict(os.environ, FKD_OPS_LIBCUDA=str(fake_driver), FAKE_CUDA_CC=cc, FAKE_CUDA_DRIVER=str(driver),
-               FAKE_CUDA_LOG=str(log), **env_vars)
-    done = subprocess.run([sys.executable, "-c", CHILD.format(here=str(HERE))], env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = dict(
+        os.environ,
+        FKD_OPS_LIBCUDA=str(fake_driver),
+        FAKE_CUDA_CC=cc,
+        FAKE_CUDA_DRIVER=str(driver),
+        FAKE_CUDA_LOG=str(log),
+        **env_vars,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD.format(here=str(HERE))], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     lines = log.read_text().splitlines() if log.exists() else []
     return json.loads(done.stdout.splitlines()[-1]), lines

@@ -1,0 +1,88 @@
+"""Finding and loading the compiled parts of fkd_ops, each on first use.
+
+The build installs `_fkd_ops_tf.so` (the TensorFlow op library), the pybind11
+module `_native` and `fkd_ops_build.json` (what they were built against) into the
+top of the package. Editable installs put them outside the source folder, so every
+entry of the package's ``__path__`` is searched. Importing this module imports
+neither TensorFlow nor a library.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+_OP_LIBRARY = "_fkd_ops_tf.so"
+_BUILD_RECORD = "fkd_ops_build.json"
+
+_REBUILD_HINT = (
+    "Rebuild fkd_ops against the installed TensorFlow: `pip install --no-cache-dir "
+    "--force-reinstall .` (or `pip install -e .`) from the source folder, or install "
+    "the TensorFlow release it was built for."
+)
+
+
+def _package_dirs() -> list[Path]:
+    # The top package is imported before any of its submodules: read its search
+    # path from sys.modules rather than importing the package face from below.
+    top = sys.modules[__name__.partition(".")[0]]
+    return [Path(p) for p in top.__path__]
+
+
+def find_file(name: str) -> Path:
+    """Returns the first file called `name` in the package's folders."""
+    for folder in _package_dirs():
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    searched = ", ".join(str(p) for p in _package_dirs())
+    raise ImportError(
+        f"fkd_ops: {name} was not found in {searched}; the package looks unbuilt. "
+        "Install it with `pip install .` (or `pip install -e .`) so the C++ parts are compiled."
+    )
+
+
+@functools.cache
+def build_record() -> dict[str, Any]:
+    """What the native libraries were built against (TensorFlow version, CUDA)."""
+    path = find_file(_BUILD_RECORD)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ImportError(f"fkd_ops: cannot read the build record {path}: {exc}") from exc
+
+
+def check_tensorflow_version(installed: str) -> None:
+    """Raises ImportError when the op library was compiled against another TensorFlow."""
+    built = build_record().get("tensorflow_version") or ""
+    if not built:
+        raise ImportError(
+            "fkd_ops was built without its TensorFlow op library (FKD_OPS_TF=OFF); "
+            "only fkd_ops._native is available. " + _REBUILD_HINT
+        )
+    if built != installed:
+        raise ImportError(
+            f"fkd_ops was compiled against TensorFlow {built} but TensorFlow {installed} "
+            f"is installed; a custom op library only loads in the exact release it was "
+            f"built for. {_REBUILD_HINT}"
+        )
+
+
+@functools.cache
+def op_library() -> Any:
+    """The loaded TensorFlow op library (its module of generated op wrappers)."""
+    import tensorflow as tf
+
+    check_tensorflow_version(tf.__version__)
+    return tf.load_op_library(os.fspath(find_file(_OP_LIBRARY)))
+
+
+def native() -> Any:
+    """The pybind11 module: the kernels on numpy arrays and the Kaggle CSV reader."""
+    from fkd_ops import _native
+
+    return _native

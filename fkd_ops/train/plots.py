@@ -1,0 +1,110 @@
+"""Pictures: learning curves and faces with their keypoints, as PNG files."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from fkd_ops.files import atomic_write
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    plt = _pyplot()
+    try:
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+
+
+def plot_learning_curves(
+    curves: Mapping[str, Mapping[str, Sequence[float]]],
+    path: str | os.PathLike,
+    *,
+    baseline: float | None = None,
+    title: str = "Learning curves",
+) -> None:
+    """Training and validation RMSE (pixels) per epoch, one line pair per run.
+
+    Args:
+      curves: run name -> {"rmse_px": [...], "val_rmse_px": [...]} per epoch.
+      baseline: the predict-the-mean validation RMSE, drawn as a dashed line.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, curve) in enumerate(curves.items()):
+        color = colors[i % len(colors)]
+        for key, style, label in (("rmse_px", "--", "train"), ("val_rmse_px", "-", "validation")):
+            values = list(curve.get(key, []))
+            if values:
+                ax.plot(range(1, len(values) + 1), values, style, color=color, label=f"{name} {label}")
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", linestyle=":", label=f"predict the mean ({baseline:.2f})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("RMSE (pixels)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_faces(
+    images: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    truth: np.ndarray | None = None,
+    predictions: np.ndarray | None = None,
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+) -> None:
+    """A grid of faces with keypoints drawn on them.
+
+    Args:
+      images: [N, 96, 96] (or [N, 96, 96, 1]) pixels, any scale.
+      truth: [N, 30] true keypoints in pixels (green dots); NaN ones are skipped.
+      predictions: [N, 30] predicted keypoints in pixels (red crosses).
+    """
+    plt = _pyplot()
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[..., 0]
+    n = len(images)
+    columns = max(1, min(columns, n))
+    rows = max(1, math.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.3 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(images[i], cmap="gray")
+        # Pixel column j spans [j, j + 1): its centre is drawn at j, so shift by a half.
+        if truth is not None:
+            kp = np.asarray(truth[i], dtype=float).reshape(-1, 2) - 0.5
+            ax.scatter(kp[:, 0], kp[:, 1], s=10, c="lime", marker="o", linewidths=0)
+        if predictions is not None:
+            kp = np.asarray(predictions[i], dtype=float).reshape(-1, 2) - 0.5
+            ax.scatter(kp[:, 0], kp[:, 1], s=14, c="red", marker="x", linewidths=1)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    legend = []
+    if truth is not None:
+        legend.append("green: true")
+    if predictions is not None:
+        legend.append("red: predicted")
+    if legend:
+        fig.suptitle(", ".join(legend), fontsize=9)
+    _save(fig, path)
