@@ -48,7 +48,6 @@ model.compile(
     optimizer=keras.optimizers.Adam(1e-3),
     loss=fkd_ops.MaskedRmseLoss(),
     metrics=[fkd_ops.MaskedRmseMetric()],
-    jit_compile=False,
 )
 
 # -- training --------------------------------------------------------------------

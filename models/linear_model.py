@@ -48,8 +48,7 @@ model.compile(
     optimizer=keras.optimizers.Adam(DEFAULT_LEARNING_RATES[("adam", "linear")]),
     loss=fkd_ops.MaskedRmseLoss(),  # the custom op, NaN targets ignored
     metrics=[fkd_ops.MaskedRmseMetric()],  # exact RMSE in pixels
-    jit_compile=False,
-)  # custom ops have no XLA kernels
+)
 
 # -- training --------------------------------------------------------------------
 model.fit(train, validation_data=val, epochs=args.epochs, verbose=2)

@@ -8,7 +8,12 @@ import tensorflow as tf
 
 from fkd_ops.keypoints import FLIP_PAIRS, TARGET_CENTER, TARGET_SCALE
 from fkd_ops.ops.normalization import DEFAULT_SCALE, check_normalization
-from fkd_ops.ops.wrappers import normalize_images, random_flip
+from fkd_ops.ops.wrappers import normalize_images, random_flip, traced_for_xla
+
+# Where KeypointRandomFlip keeps its seed state: the random flip op reads its seed
+# from host memory, so a state held on the GPU would be copied back, and waited
+# for, at every training step.
+SEED_DEVICE = "/CPU:0"
 
 
 @keras.saving.register_keras_serializable(package="fkd_ops")
@@ -54,6 +59,14 @@ class KeypointRandomFlip(keras.layers.Layer):
     Keypoints are in the coordinates given by ``x_center``/``x_scale``: the raw
     pixel value is ``x_center + x_scale * t``; the flip happens in pixels. The
     defaults match the pipeline's normalized targets ((v - 48) / 48).
+
+    The seed state lives on the host (:data:`SEED_DEVICE`), so a training step on
+    a GPU never waits for a seed to come back from it. XLA compiles a step for one
+    device and cannot read a variable kept on another, so the layer says it
+    cannot be compiled (``supports_jit = False``): Keras then leaves XLA off for a
+    model that holds it (with ``jit_compile="auto"``, its default, and even with
+    True), and a hand-written ``tf.function(jit_compile=True)`` that trains
+    through it raises a ValueError saying so. Inference passes through anywhere.
     """
 
     def __init__(
@@ -69,13 +82,22 @@ class KeypointRandomFlip(keras.layers.Layer):
             raise ValueError(f"probability must be in [0, 1], got {probability}")
         self.probability, self.seed = float(probability), seed
         self.x_center, self.x_scale = float(x_center), float(x_scale)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        with tf.device(SEED_DEVICE):
+            self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_jit = False
 
     def call(self, inputs, training=None):
         images, keypoints = inputs
         if not training:
             return images, keypoints
-        seed = tf.cast(self.seed_generator.next(), tf.int64)
+        if traced_for_xla():
+            raise ValueError(
+                "KeypointRandomFlip cannot train inside an XLA-compiled step (jit_compile=True): its seed state "
+                "lives on the host, so that no step waits for the GPU. Compile the model with "
+                "jit_compile='auto' (Keras's default, which leaves XLA off for a model holding this layer) or False."
+            )
+        with tf.device(SEED_DEVICE):
+            seed = tf.cast(self.seed_generator.next(), tf.int64)
         pixels = keypoints * self.x_scale + self.x_center
         flipped_images, flipped_pixels, _ = random_flip(
             images, pixels, seed, probability=self.probability, pairs=FLIP_PAIRS

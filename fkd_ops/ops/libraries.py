@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ def find_file(name: str) -> Path:
 
 @functools.cache
 def build_record() -> dict[str, Any]:
-    """What the native libraries were built against (TensorFlow version, CUDA)."""
+    """What the native libraries were built against: the TensorFlow version,
+    whether GPU kernels are in (``cuda``) and, if so, ``gpu``: the toolchain that
+    compiled them (NVRTC), its CUDA version and the GPU architectures."""
     path = find_file(_BUILD_RECORD)
     try:
         return json.loads(path.read_text())
@@ -74,11 +77,47 @@ def check_tensorflow_version(installed: str) -> None:
 
 @functools.cache
 def op_library() -> Any:
-    """The loaded TensorFlow op library (its module of generated op wrappers)."""
+    """The loaded TensorFlow op library (its module of generated op wrappers).
+
+    Where TensorFlow sees a GPU, also checks that fkd_ops' GPU kernels can run
+    there and warns, in one line with the fix, when they cannot.
+    """
     import tensorflow as tf
 
     check_tensorflow_version(tf.__version__)
-    return tf.load_op_library(os.fspath(find_file(_OP_LIBRARY)))
+    library = tf.load_op_library(os.fspath(find_file(_OP_LIBRARY)))
+    if tf.config.list_physical_devices("GPU"):
+        problem = gpu_problem()
+        if problem:
+            warnings.warn(problem, RuntimeWarning, stacklevel=2)
+    return library
+
+
+_NVRTC_HINT = (
+    "`pip install nvidia-cuda-nvrtc-cu12==12.5.82` (what tensorflow[and-cuda] installs), then "
+    "rebuild fkd_ops (`pip install --no-cache-dir --force-reinstall .` from the source folder)"
+)
+
+
+def gpu_problem() -> str | None:
+    """Why fkd_ops' GPU kernels cannot run on this machine's GPUs, with the fix; None when they can.
+
+    Reads the build record and asks the CUDA driver (through `_native`, which
+    loads libcuda and creates no context) which kernel image each GPU would load.
+    """
+    record = build_record()
+    if not record.get("cuda"):
+        return (
+            "fkd_ops was built without GPU kernels (FKD_OPS_CUDA=OFF, or no CUDA 12 NVRTC at build time), "
+            f"so its ops run on the CPU while TensorFlow has a GPU; for GPU kernels: {_NVRTC_HINT}"
+        )
+    probe = native().gpu_probe()
+    if probe["problem"]:
+        return probe["problem"]
+    for device in probe["devices"]:
+        if device["problem"]:
+            return f"GPU {device['index']} ({device['name']}): {device['problem']}"
+    return None
 
 
 def native() -> Any:

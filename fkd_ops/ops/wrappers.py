@@ -4,6 +4,12 @@ Each function here wraps one C++ op (CPU, and CUDA where built) and is checked
 against its pure-TF twin of the same name in :mod:`fkd_ops.ops.reference`. The op
 library is loaded when the first op runs; the gradients are registered when this
 module is imported (once: TensorFlow refuses a second registration).
+
+XLA: the ops have no XLA kernels, so while a function is traced for XLA
+(``tf.function(jit_compile=True)``, and Keras's train/predict steps, which
+Keras compiles with XLA by default when a GPU is visible) each wrapper returns
+its pure-TF twin instead, which XLA compiles and differentiates. Everywhere else
+the C++ op runs.
 """
 
 from __future__ import annotations
@@ -12,13 +18,26 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+# Private, but the one way to see that a graph is being built for XLA: True while
+# a jit_compile function is traced (TF 2.21, pinned; python_tests/ops/test_xla.py
+# checks it still behaves so).
+from tensorflow.python.ops import control_flow_util
+
 from fkd_ops.keypoints import FLIP_PAIRS
+from fkd_ops.ops import reference
 from fkd_ops.ops.libraries import op_library
 from fkd_ops.ops.normalization import DEFAULT_SCALE, check_normalization
 from fkd_ops.ops.reference import MaskedRmse
 
 _FLOATS = (tf.float32, tf.float64)
 _IMAGE_TYPES = (tf.uint8, tf.float32, tf.float64)
+
+
+def traced_for_xla() -> bool:
+    """True while the current function is being traced to be compiled by XLA."""
+    if tf.executing_eagerly():
+        return False
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
 
 def _float_tensor(value, name: str, dtype: tf.DType | None = None) -> tf.Tensor:
@@ -75,6 +94,8 @@ def masked_rmse(predictions, targets, *, squared: bool = False, name: str | None
     """
     predictions = _float_tensor(predictions, "predictions")
     targets = _float_tensor(targets, "targets", dtype=predictions.dtype)
+    if traced_for_xla():
+        return reference.masked_rmse(predictions, targets, squared=bool(squared))
     return MaskedRmse(*op_library().fkd_masked_rmse(predictions, targets, squared=bool(squared), name=name))
 
 
@@ -97,7 +118,10 @@ def normalize_images(
     attributes. Differentiable for float input.
     """
     attrs = check_normalization(mode, scale, mean, stddev)
-    return op_library().fkd_normalize_images(_image_tensor(images), Tout=_out_dtype(dtype), name=name, **attrs)
+    images, dtype = _image_tensor(images), _out_dtype(dtype)
+    if traced_for_xla():
+        return reference.normalize_images(images, dtype=dtype, **attrs)
+    return op_library().fkd_normalize_images(images, Tout=dtype, name=name, **attrs)
 
 
 def flip_horizontal(
@@ -124,12 +148,17 @@ def flip_horizontal(
     """
     keypoints = _float_tensor(keypoints, "keypoints")
     flip = tf.convert_to_tensor(flip, dtype=tf.bool, name="flip")
+    flat = _flat_pairs(pairs)
+    if traced_for_xla():
+        return reference.flip_horizontal(
+            _image_tensor(images), keypoints, flip, pairs=pairs, pixel_centers=bool(pixel_centers)
+        )
     return tuple(
         op_library().fkd_flip_horizontal(
             _image_tensor(images),
             keypoints,
             flip,
-            pairs=_flat_pairs(pairs),
+            pairs=flat,
             pixel_centers=bool(pixel_centers),
             name=name,
         )
@@ -155,14 +184,24 @@ def random_flip(
       (images, keypoints, flipped): flipped is the bool [B] of decisions made.
     """
     keypoints = _float_tensor(keypoints, "keypoints")
+    flat, probability = _flat_pairs(pairs), _probability(probability)
+    if traced_for_xla():
+        return reference.random_flip(
+            _image_tensor(images),
+            keypoints,
+            _seed_tensor(seed),
+            probability=probability,
+            pairs=pairs,
+            pixel_centers=bool(pixel_centers),
+        )
     return tuple(
         op_library().fkd_random_flip_horizontal(
             _image_tensor(images),
             keypoints,
             _seed_tensor(seed),
-            pairs=_flat_pairs(pairs),
+            pairs=flat,
             pixel_centers=bool(pixel_centers),
-            probability=_probability(probability),
+            probability=probability,
             name=name,
         )
     )
@@ -195,16 +234,21 @@ def flip_normalize(
     """
     keypoints = _float_tensor(keypoints, "keypoints")
     flip = tf.convert_to_tensor(flip, dtype=tf.bool, name="flip")
+    attrs, dtype, flat = check_normalization(mode, scale, mean, stddev), _out_dtype(dtype), _flat_pairs(pairs)
+    if traced_for_xla():
+        return reference.flip_normalize(
+            _image_tensor(images), keypoints, flip, dtype=dtype, pairs=pairs, pixel_centers=bool(pixel_centers), **attrs
+        )
     return tuple(
         op_library().fkd_flip_normalize(
             _image_tensor(images),
             keypoints,
             flip,
-            Tout=_out_dtype(dtype),
-            pairs=_flat_pairs(pairs),
+            Tout=dtype,
+            pairs=flat,
             pixel_centers=bool(pixel_centers),
             name=name,
-            **check_normalization(mode, scale, mean, stddev),
+            **attrs,
         )
     )
 
@@ -229,17 +273,30 @@ def random_flip_normalize(
     Returns (images, keypoints, flipped).
     """
     keypoints = _float_tensor(keypoints, "keypoints")
+    attrs, dtype, flat = check_normalization(mode, scale, mean, stddev), _out_dtype(dtype), _flat_pairs(pairs)
+    probability = _probability(probability)
+    if traced_for_xla():
+        return reference.random_flip_normalize(
+            _image_tensor(images),
+            keypoints,
+            _seed_tensor(seed),
+            probability=probability,
+            dtype=dtype,
+            pairs=pairs,
+            pixel_centers=bool(pixel_centers),
+            **attrs,
+        )
     return tuple(
         op_library().fkd_random_flip_normalize(
             _image_tensor(images),
             keypoints,
             _seed_tensor(seed),
-            Tout=_out_dtype(dtype),
-            pairs=_flat_pairs(pairs),
+            Tout=dtype,
+            pairs=flat,
             pixel_centers=bool(pixel_centers),
-            probability=_probability(probability),
+            probability=probability,
             name=name,
-            **check_normalization(mode, scale, mean, stddev),
+            **attrs,
         )
     )
 

@@ -1,11 +1,12 @@
 """The masked RMSE as the loss of a tiny Keras model: `fit` runs on targets with
-NaN (missing keypoints) and the loss falls. Compiled with jit_compile=False:
-the custom ops have no XLA kernels."""
+NaN (missing keypoints) and the loss falls, with the op (no XLA) and with XLA
+(as Keras compiles on a GPU by default), where the op runs as its pure-TF twin."""
 
 from __future__ import annotations
 
 import numpy as np
 import oracles
+import pytest
 import tensorflow as tf
 
 import fkd_ops
@@ -15,7 +16,8 @@ def masked_rmse_loss(y_true, y_pred):
     return fkd_ops.masked_rmse(y_pred, y_true).loss
 
 
-def test_tiny_model_fits_with_nan_targets():
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_tiny_model_fits_with_nan_targets(jit_compile):
     keras = tf.keras
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -24,7 +26,7 @@ def test_tiny_model_fits_with_nan_targets():
     targets[rng.random(targets.shape) < 0.6] = np.nan  # most keypoints missing, as in Kaggle's file
     targets[:5] = np.nan  # and a few rows with none at all
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(30)])
-    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=masked_rmse_loss, jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=masked_rmse_loss, jit_compile=jit_compile)
     history = model.fit(features, targets, batch_size=32, epochs=15, verbose=0, shuffle=False)
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)), losses
