@@ -13,7 +13,6 @@
 #endif
 
 #include "kernels/image_shape.h"
-#include "kernels/normalize.h"
 #include "kernels/portability.h"
 
 namespace fkd {
