@@ -80,7 +80,12 @@ def run_child(fake_driver, tmp_path, cc, driver, **env_vars):
         **env_vars,
     )
     done = subprocess.run(
-        [sys.executable, "-c", CHILD.format(here=str(HERE))], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", CHILD.format(here=str(HERE))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # away from the repository root, whose fkd_ops/ would shadow the installed one
     )
     assert done.returncode == 0, done.stderr
     lines = log.read_text().splitlines() if log.exists() else []

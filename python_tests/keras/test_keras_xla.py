@@ -113,8 +113,11 @@ _SEED_ON_HOST = textwrap.dedent("""
 """)
 
 
-def test_the_flip_layers_seed_state_lives_on_the_host():
-    done = subprocess.run([sys.executable, "-c", _SEED_ON_HOST], capture_output=True, text=True, timeout=300)
+def test_the_flip_layers_seed_state_lives_on_the_host(tmp_path):
+    # Run away from the repository root, whose unbuilt fkd_ops/ would shadow the installed package.
+    done = subprocess.run(
+        [sys.executable, "-c", _SEED_ON_HOST], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     seed_device, weight_device, advanced = done.stdout.split()[-3:]
     assert seed_device.endswith("CPU:0") and weight_device.endswith("CPU:1"), done.stdout

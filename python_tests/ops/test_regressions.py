@@ -47,9 +47,10 @@ _EMPTY_BATCH_HUGE_COLUMNS = textwrap.dedent("""
 """)
 
 
-def test_an_empty_batch_with_absurdly_many_keypoint_columns_is_an_empty_result():
+def test_an_empty_batch_with_absurdly_many_keypoint_columns_is_an_empty_result(tmp_path):
+    # Run away from the repository root, whose unbuilt fkd_ops/ would shadow the installed package.
     done = subprocess.run(
-        [sys.executable, "-c", _EMPTY_BATCH_HUGE_COLUMNS], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _EMPTY_BATCH_HUGE_COLUMNS], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
     assert done.stdout.split()[-1] == "ok"
