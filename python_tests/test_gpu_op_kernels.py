@@ -13,7 +13,6 @@ defaults (which turn XLA on when a GPU is visible).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,7 @@ tf = pytest.importorskip("tensorflow")
 
 from tensorflow.python.framework import kernels  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent / "gpu"))
-from gpu_face import installed_file  # noqa: E402
+from fkd_ops.ops.gpu_arrays import installed_file  # noqa: E402
 
 # The installed build, loaded by path: independent of whether `import fkd_ops`
 # finds the installed package or the (unbuilt) source folder.

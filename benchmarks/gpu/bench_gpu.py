@@ -35,15 +35,12 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "python_tests" / "gpu"))
-
-from gpu_face import CudaFace, EmulationFace, load_native  # noqa: E402
+from fkd_ops.keypoints import FLIP_PAIRS
+from fkd_ops.ops.gpu_arrays import CudaFace, EmulationFace, load_native
 
 SIDE = 96
 PIXELS = SIDE * SIDE
 COLS = 30
-KAGGLE_PAIRS = ((0, 1), (2, 4), (3, 5), (6, 8), (7, 9), (11, 12))
 SCALE = np.float32(1.0 / 255.0)
 DEFAULT_BATCHES = (128, 512, 2048, 4096, 8192, 32768, 65536)
 TARGET_COPY_FRACTION = 0.85  # flip + normalize at B=8192, of the copy's bandwidth (issue 10)
@@ -53,7 +50,7 @@ TARGET_RMSE_SPEEDUP = 15.0  # masked RMSE forward + backward at B=4096, over CuP
 def source_columns() -> np.ndarray:
     """src[c]: the keypoint column that lands in column c of a flipped row."""
     partner = list(range(COLS // 2))
-    for left, right in KAGGLE_PAIRS:
+    for left, right in FLIP_PAIRS:
         partner[left], partner[right] = right, left
     src = np.empty(COLS, dtype=np.int64)
     for k in range(COLS // 2):
@@ -62,7 +59,7 @@ def source_columns() -> np.ndarray:
     return src
 
 
-FLAT_PAIRS = [k for pair in KAGGLE_PAIRS for k in pair]
+FLAT_PAIRS = [k for pair in FLIP_PAIRS for k in pair]
 
 
 class Timer:

@@ -93,6 +93,9 @@ cmake "${cmake_args[@]}" && cmake --build "$BUILD" --target _native -j "$(nproc)
 ls -la "$BUILD"/_native*.so "$BUILD"/gpu_kernels 2>&1
 cp "$BUILD/gpu_kernels/gpu_kernels_build.json" "$OUT/" 2>/dev/null
 export FKD_OPS_NATIVE_DIR="$BUILD"
+# The tests and the benchmark drive the kernels through fkd_ops.ops.gpu_arrays,
+# from this source tree (TF-free; the _native above is the only compiled part).
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 stamp "the architectures in the binary, and what this GPU loads"
 PYTHONPATH="$BUILD" "$PY" - <<'PYEOF' || build_rc=1
 import struct

@@ -18,7 +18,8 @@ import zlib
 
 import numpy as np
 import pytest
-from gpu_face import CudaFace, EmulationFace, cuda_unavailable_reason, load_native
+
+from fkd_ops.ops.gpu_arrays import CudaFace, EmulationFace, cuda_unavailable_reason, load_native
 
 # Fresh random inputs every run (FKD_TEST_SEED repeats one); the header says which.
 BASE_SEED = int(os.environ.get("FKD_TEST_SEED", secrets.randbits(32)))
@@ -44,13 +45,13 @@ def native():
 def face(native):
     choice = _choice()
     if choice == "emulation":
-        return EmulationFace(native)
+        return EmulationFace(native, poison=True)
     reason = cuda_unavailable_reason(native)
     if reason is None:
-        return CudaFace(native)
+        return CudaFace(native, poison=True)
     if choice == "cuda":
         pytest.fail(f"FKD_GPU_FACE=cuda but the CUDA face cannot run: {reason}")
-    return EmulationFace(native)
+    return EmulationFace(native, poison=True)
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ import itertools
 
 import numpy as np
 import pytest
-from gpu_face import POISON
+
+from fkd_ops.ops.gpu_arrays import POISON
 
 # Kaggle's left/right point pairs (fkd_ops.keypoints.FLIP_PAIRS; copied so these
 # tests need no TensorFlow).

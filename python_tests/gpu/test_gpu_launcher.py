@@ -27,8 +27,7 @@ HERE = Path(__file__).parent
 # touches them) and prints what came back.
 CHILD = textwrap.dedent("""
     import json, sys, threading
-    sys.path.insert(0, {here!r})
-    from gpu_face import load_native
+    from fkd_ops.ops.gpu_arrays import load_native
     n = load_native()
     cuda = n.cuda
     out = {{"probe": n.gpu_probe(), "errors": []}}
@@ -80,7 +79,7 @@ def run_child(fake_driver, tmp_path, cc, driver, **env_vars):
         **env_vars,
     )
     done = subprocess.run(
-        [sys.executable, "-c", CHILD.format(here=str(HERE))],
+        [sys.executable, "-c", CHILD.format()],
         env=env,
         capture_output=True,
         text=True,

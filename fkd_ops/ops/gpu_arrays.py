@@ -1,15 +1,18 @@
-"""The GPU kernels of fkd_ops as array-in, array-out functions, for tests and benchmarks.
+"""The GPU kernels of fkd_ops as array-in, array-out functions, without TensorFlow.
 
-`_native.cuda` (CUDA builds) takes raw device pointers and a stream handle;
+`_native.cuda` (builds with GPU kernels) takes raw device pointers and a stream
+handle and launches through the same launcher as the TensorFlow op kernels;
 `_native.gpu_emulation` takes host pointers and runs the same kernel bodies on
 the CPU. :class:`KernelFace` wraps either behind the same functions: CuPy arrays
 for CUDA (:class:`CudaFace`), numpy arrays for the emulation
-(:class:`EmulationFace`). Nothing here imports TensorFlow, so it runs on a GPU
-machine that has none (set ``FKD_OPS_NATIVE_DIR`` to the folder holding a
-``_native`` built with ``FKD_OPS_TF=OFF``).
+(:class:`EmulationFace`). The GPU tests (python_tests/gpu) and the GPU benchmark
+(benchmarks/gpu) drive the kernels through it, on a GPU machine that has no
+TensorFlow too (set ``FKD_OPS_NATIVE_DIR`` to the folder holding a ``_native``
+built with ``FKD_OPS_TF=OFF``).
 
-Every output is allocated here and first filled with a poison value, so a test
-that compares whole arrays also proves every element was written.
+Outputs are allocated here; with ``poison=True`` they are first filled with a
+poison value, so a test that compares whole arrays also proves every element
+was written.
 """
 
 from __future__ import annotations
@@ -89,8 +92,9 @@ class KernelFace:
     name: str
     xp: Any
 
-    def __init__(self, api: Any) -> None:
+    def __init__(self, api: Any, *, poison: bool = False) -> None:
         self.api = api
+        self.poison = poison
 
     # -- what a backend provides
     def ptr(self, a: Any) -> int:
@@ -112,7 +116,8 @@ class KernelFace:
     def empty(self, shape: Sequence[int], dtype: Any) -> Any:
         dtype = np.dtype(dtype)
         out = self.xp.empty(tuple(shape), dtype=dtype)
-        out.fill(POISON[dtype])
+        if self.poison:
+            out.fill(POISON[dtype])
         return out
 
     def misaligned(self, a: Any) -> Any:
@@ -121,6 +126,13 @@ class KernelFace:
         view = buffer[1:].reshape(a.shape)
         view[...] = a
         return view
+
+    def _decisions(self, batch: int) -> Any:
+        """Flip decisions as uint8 0/1 (with poison, any other value was never written)."""
+        out = self.xp.empty((batch,), dtype=np.uint8)
+        if self.poison:
+            out.fill(BOOL_POISON)
+        return out
 
     def _contiguous(self, a: Any) -> Any:
         return self.xp.ascontiguousarray(a)
@@ -225,8 +237,7 @@ class KernelFace:
             f = self._contiguous(flip).astype(np.bool_, copy=False)
             kwargs["flip"] = self.ptr(f)
         if seed is not None:
-            flipped = self.xp.empty((batch,), dtype=np.uint8)
-            flipped.fill(BOOL_POISON)
+            flipped = self._decisions(batch)
             kwargs.update(
                 seeded=True,
                 seed0=int(seed[0]),
@@ -282,8 +293,7 @@ class KernelFace:
 
     def flip_decisions(self, seed0: int, seed1: int, batch: int, probability: float) -> Any:
         """Decisions as uint8 (0/1; anything else was never written)."""
-        out = self.xp.empty((batch,), dtype=np.uint8)
-        out.fill(BOOL_POISON)
+        out = self._decisions(batch)
         self.api.flip_decisions(seed0, seed1, batch, probability, self.ptr(out), stream=self.stream())
         return out
 
@@ -294,8 +304,8 @@ class EmulationFace(KernelFace):
     name = "emulation"
     xp = np
 
-    def __init__(self, native: Any) -> None:
-        super().__init__(native.gpu_emulation)
+    def __init__(self, native: Any, *, poison: bool = False) -> None:
+        super().__init__(native.gpu_emulation, poison=poison)
 
     def ptr(self, a: Any) -> int:
         return int(a.ctypes.data)
@@ -315,10 +325,10 @@ class CudaFace(KernelFace):
 
     name = "cuda"
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: Any, *, poison: bool = False) -> None:
         import cupy
 
-        super().__init__(native.cuda)
+        super().__init__(native.cuda, poison=poison)
         self.xp = cupy
 
     def ptr(self, a: Any) -> int:
