@@ -29,6 +29,19 @@ def _save(fig, path: str | os.PathLike) -> None:
         plt.close(fig)
 
 
+def _label_log_axis_in_pixels(axis) -> None:
+    """Tick labels as plain numbers ("4", "20", "0.5") where matplotlib would
+    write "4 x 10^0"; it still chooses which ticks get a label."""
+    from matplotlib import ticker
+
+    class PlainLogFormatter(ticker.LogFormatter):
+        def __call__(self, x, pos=None):
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def plot_learning_curves(
     curves: Mapping[str, Mapping[str, Sequence[float]]],
     path: str | os.PathLike,
@@ -56,6 +69,7 @@ def plot_learning_curves(
     ax.set_xlabel("epoch")
     ax.set_ylabel("RMSE (pixels)")
     ax.set_yscale("log")
+    _label_log_axis_in_pixels(ax.yaxis)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
