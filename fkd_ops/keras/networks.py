@@ -117,9 +117,10 @@ def build_predictor(network: keras.Model, *, normalization: str = "scale") -> ke
     through the fkd_ops op inside the model, so a saved predictor needs only
     ``import fkd_ops`` to reload. The predictor holds a copy of the network's
     weights (``predictor.get_layer(network.name)``), without optimizer state."""
-    # An uncompiled copy: a compiled network would bring its optimizer's state
-    # (two more copies of the weights with Adam) into the saved predictor.
-    body = keras.models.clone_model(network)
+    # An uncompiled copy: a compiled network brings its optimizer's state (two
+    # more copies of the weights with Adam) into the saved predictor, and so does
+    # keras.models.clone_model, which compiles its clone.
+    body = type(network).from_config(network.get_config())
     body.set_weights(network.get_weights())
     images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype="uint8", name="pixels")
     x = ImageNormalization(mode=normalization, name="normalize")(images)
