@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import logging
 import os
@@ -67,12 +68,19 @@ class TrainResult:
         return self.config.out
 
 
+@functools.cache
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy called ``name``.
+    """The tf.distribute strategy called ``name``, one per process.
 
     ``mirrored`` replicates over the visible GPUs, or over the logical CPU devices
     when there is no GPU and more than one CPU device was configured. ``multiworker``
     reads its cluster from the TF_CONFIG environment variable.
+
+    One per process because a second MirroredStrategy over the CPU devices reuses
+    the first one's collective instance keys: the next network's all-reduce then
+    aborts on a shape mismatch (``train --model all --strategy mirrored`` failed
+    so at its second network), and MultiWorkerMirroredStrategy can only be
+    configured once.
     """
     if name == "default":
         return tf.distribute.get_strategy()
@@ -272,10 +280,29 @@ def _datasets(
     val_idx: np.ndarray,
     strategy: tf.distribute.Strategy,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    replicas = strategy.num_replicas_in_sync
+
+    def batch_size(rows: int) -> int:
+        # Keras' fit and evaluate under a multi-replica strategy add up the
+        # replicas' shares of a first batch, which fails unless they are the same
+        # size: the first batch of each set must split evenly.
+        if replicas == 1 or _uses_own_loop(strategy):
+            return config.batch_size
+        if config.batch_size % replicas:
+            raise TrainingError(
+                f"--batch-size {config.batch_size} does not split evenly over the {replicas} replicas of "
+                f"--strategy {config.strategy}: give a multiple of {replicas}"
+            )
+        if rows >= config.batch_size:
+            return config.batch_size
+        if rows < replicas:
+            raise TrainingError(f"{rows} rows cannot be shared by {replicas} replicas")
+        return rows - rows % replicas
+
     train_ds = make_dataset(
         data.images[train_idx],
         data.keypoints[train_idx],
-        batch_size=config.batch_size,
+        batch_size=batch_size(len(train_idx)),
         training=True,
         seed=config.seed,
         flip_probability=config.flip_probability,
@@ -284,7 +311,7 @@ def _datasets(
     val_ds = make_dataset(
         data.images[val_idx],
         data.keypoints[val_idx],
-        batch_size=config.batch_size,
+        batch_size=batch_size(len(val_idx)),
         training=False,
         normalization=config.normalization,
     )

@@ -78,8 +78,14 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(tmp_path: Path):
         # The exact metric sums squared errors over the whole set: same number.
         want = 48 * float(fkd_ops.masked_rmse(reference.predict(val, verbose=0), (keypoints - 48) / 48).loss)
         history = mirrored.fit(make_dataset(images, keypoints, batch_size=32, training=True), epochs=2, verbose=0)
+        # And a whole run under the strategy: fit with the run's callbacks (checkpoints).
+        from pathlib import Path
+        from fkd_ops.train.training import TrainConfig, train
+        run = train(TrainConfig(network="linear", out=Path("run"), epochs=1, batch_size=32, strategy="mirrored",
+                                verbose=0), data=data)
         print("RESULT " + json.dumps({"replicas": strategy.num_replicas_in_sync, "one": one, "two": two,
-                                      "want": want, "losses": history.history["loss"]}))
+                                      "want": want, "losses": history.history["loss"],
+                                      "run_replicas": run.metrics["replicas"], "run_epochs": run.metrics["epochs"]}))
     """,
     )
     r = _result(_run(*script, cwd=tmp_path))
@@ -87,6 +93,8 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(tmp_path: Path):
     assert r["two"] == pytest.approx(r["one"], rel=1e-5)
     assert r["one"] == pytest.approx(r["want"], rel=1e-5)
     assert all(loss == loss for loss in r["losses"]) and r["losses"][-1] < r["losses"][0]
+    assert r["run_replicas"] == 2 and r["run_epochs"] == 1
+    assert (tmp_path / "run" / "predictor.keras").is_file()
 
 
 def _free_ports(n: int) -> list[int]:
