@@ -272,3 +272,20 @@ def test_a_run_folder_written_by_fkd_ops_0_1_0_still_serves(small_set, tmp_path,
     files = ["--test", str(small_set.test), "--lookup", str(small_set.lookup_table)]
     text = _run_ok(["predict", str(OLD_RUN), *files, "--out", str(tmp_path / "s.csv")], capsys)
     assert "wrote" in text and (tmp_path / "s.csv").is_file()
+
+
+def test_resume_of_model_all_keeps_the_finished_networks(small_set, tmp_path, capsys):
+    out = tmp_path / "all"
+    common = ["--data", str(small_set.training), "--epochs", "1", "--out", str(out), "--progress", "0"]
+    # As a kill during the CNN's first epoch leaves it: linear and hidden finished.
+    for name in ("linear", "hidden"):
+        _run_ok(["train", "--model", name, *common[:-4], "--out", str(out / name), "--progress", "0"], capsys)
+    finished = {name: json.loads((out / name / "metrics.json").read_text()) for name in ("linear", "hidden")}
+    (out / "cnn").mkdir()
+
+    text = _run_ok(["train", "--model", "all", *common, "--resume"], capsys)
+    assert "linear had finished" in text and "hidden had finished" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert [m["network"] for m in summary] == ["linear", "hidden", "cnn"]
+    assert summary[:2] == [finished["linear"], finished["hidden"]]  # kept, not trained again
+    assert summary[2]["epochs"] == 1 and (out / "cnn" / "predictor.keras").is_file()
