@@ -120,8 +120,8 @@ def _train(args: argparse.Namespace) -> int:
     _configure_devices(args.cpu_replicas)
     from fkd_ops.data.builtin import load_training_set
     from fkd_ops.keras.options import NetworkOptions
-    from fkd_ops.train.config import TrainConfig
-    from fkd_ops.train.training import summary_table, train
+    from fkd_ops.train.config import CONFIG_FILE, METRICS_FILE, TrainConfig
+    from fkd_ops.train.training import TrainResult, summary_table, train
 
     names = list(NETWORK_NAMES) if args.model == "all" else [args.model]
     if args.resume and args.out is None:
@@ -142,6 +142,7 @@ def _train(args: argparse.Namespace) -> int:
     print(f"data: {source}: {len(data.keypoints)} faces", flush=True)
     results = []
     for name in names:
+        resume = args.resume
         config = TrainConfig(
             network=name,
             out=out / name if args.model == "all" else out,
@@ -158,8 +159,16 @@ def _train(args: argparse.Namespace) -> int:
             options=options,
             verbose=args.progress,
         )
+        if args.resume and args.model == "all":
+            # The networks train one after another: an interrupted --model all has
+            # finished runs before the one it stopped in, and none after it.
+            if (config.out / METRICS_FILE).is_file():
+                print(f"== {name} had finished: {config.out}", flush=True)
+                results.append(TrainResult(config, json.loads((config.out / METRICS_FILE).read_text())))
+                continue
+            resume = (config.out / CONFIG_FILE).is_file()
         print(f"== training {name} for {config.epochs} epochs -> {config.out}", flush=True)
-        result = train(config, resume=args.resume, data=data, source=source)
+        result = train(config, resume=resume, data=data, source=source)
         results.append(result)
         m = result.metrics
         print(
@@ -191,13 +200,16 @@ class UsageError(Exception):
 
 
 def _load_run(path: Path) -> tuple[Any, dict[str, Any]]:
-    """The network and the run's config from a run folder or a model.keras file."""
+    """The trained model and the run's config, from a run folder (its
+    predictor.keras, which runs of every fkd_ops version have written) or from a
+    .keras file in one (a predictor, or a bare network: earlier versions also
+    wrote model.keras)."""
     import keras
 
-    from fkd_ops.train.config import CONFIG_FILE, MODEL_FILE
+    from fkd_ops.train.config import CONFIG_FILE, PREDICTOR_FILE
 
     folder = path if path.is_dir() else path.parent
-    model_path = path / MODEL_FILE if path.is_dir() else path
+    model_path = path / PREDICTOR_FILE if path.is_dir() else path
     if not model_path.is_file():
         raise FileNotFoundError(f"no trained model at {model_path}")
     config_path = folder / CONFIG_FILE
@@ -386,13 +398,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     e = command("evaluate", _evaluate, help="RMSE of a trained network, per keypoint and against the mean")
-    e.add_argument("run", type=Path, help="run folder (or its model.keras)")
+    e.add_argument("run", type=Path, help="run folder (or its predictor.keras)")
     _add_data_args(e)
     e.add_argument("--split", choices=("validation", "all"), default="validation")
     e.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
 
     p = command("predict", _predict, help="write a Kaggle submission from test.csv and IdLookupTable.csv")
-    p.add_argument("run", type=Path, help="run folder (or its model.keras)")
+    p.add_argument("run", type=Path, help="run folder (or its predictor.keras)")
     p.add_argument("--test", type=_existing_file, default=None, help="test.csv or test.zip (default: built-in)")
     p.add_argument("--lookup", type=_existing_file, default=None, help="IdLookupTable.csv (default: built-in)")
     p.add_argument("--out", type=Path, default=Path("submission.csv"))

@@ -51,17 +51,23 @@ model.compile(
 )
 
 # -- training --------------------------------------------------------------------
+truth = keypoints[val_rows]
+
+
+def validation_rmse() -> float:
+    """RMSE in pixels of the model's keypoints for the validation faces."""
+    normalized = model.predict(make_dataset(images[val_rows], None, batch_size=256, training=False), verbose=0)
+    return float(fkd_ops.masked_rmse(targets_to_pixels(normalized).astype(np.float32), truth).loss)
+
+
+untrained = validation_rmse()
 model.fit(train, validation_data=val, epochs=args.epochs, verbose=2)
 
 # -- prediction and results ------------------------------------------------------
-predicted = targets_to_pixels(
-    model.predict(make_dataset(images[val_rows], None, batch_size=256, training=False), verbose=0)
-)
-truth = keypoints[val_rows]
-rmse = float(fkd_ops.masked_rmse(predicted.astype(np.float32), truth).loss)
+rmse = validation_rmse()
 mean = float(
     fkd_ops.masked_rmse(
         np.broadcast_to(np.nanmean(keypoints[train_rows], axis=0), truth.shape).astype(np.float32), truth
     ).loss
 )
-print(f"validation RMSE: {rmse:.3f} px (predicting the mean face: {mean:.3f} px)")
+print(f"validation RMSE: {rmse:.3f} px (untrained: {untrained:.3f} px, predicting the mean face: {mean:.3f} px)")

@@ -58,6 +58,8 @@ with graph.as_default():
 # -- training --------------------------------------------------------------------
 with v1.Session(graph=graph) as session:
     session.run(init)
+    validation_feed = {pixels: images[val_rows], truth: keypoints[val_rows]}
+    untrained_predicted = session.run(predicted_pixels, feed_dict=validation_feed)
     for epoch in range(1, args.epochs + 1):
         order = rng.permutation(train_rows)
         losses = []
@@ -72,13 +74,14 @@ with v1.Session(graph=graph) as session:
         print(f"epoch {epoch}: training loss {np.mean(losses):.4f} (about {loss_px:.2f} px)")
 
     # -- prediction and results --------------------------------------------------
-    predicted = session.run(predicted_pixels, feed_dict={pixels: images[val_rows], truth: keypoints[val_rows]})
+    predicted = session.run(predicted_pixels, feed_dict=validation_feed)
 
 truth_val = keypoints[val_rows]
 rmse = float(fkd_ops.masked_rmse(predicted, truth_val).loss)
+untrained = float(fkd_ops.masked_rmse(untrained_predicted, truth_val).loss)
 mean = float(
     fkd_ops.masked_rmse(
         np.broadcast_to(np.nanmean(keypoints[train_rows], axis=0), truth_val.shape).astype(np.float32), truth_val
     ).loss
 )
-print(f"validation RMSE: {rmse:.3f} px (predicting the mean face: {mean:.3f} px)")
+print(f"validation RMSE: {rmse:.3f} px (untrained: {untrained:.3f} px, predicting the mean face: {mean:.3f} px)")

@@ -1,5 +1,5 @@
-"""The three example programs in models/ run on the built-in data and report a
-validation RMSE in pixels."""
+"""The three example programs in models/ run on the built-in data, train (their
+validation RMSE falls well below the untrained network's) and report it in pixels."""
 
 from __future__ import annotations
 
@@ -35,7 +35,14 @@ def test_program_runs_and_reports_rmse(program, args, tmp_path):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    found = re.search(r"validation RMSE: ([0-9.]+) px \(predicting the mean face: ([0-9.]+) px\)", result.stdout)
+    found = re.search(
+        r"validation RMSE: ([0-9.]+) px \(untrained: ([0-9.]+) px, predicting the mean face: ([0-9.]+) px\)",
+        result.stdout,
+    )
     assert found, result.stdout[-2000:]
-    rmse, mean = map(float, found.groups())
-    assert 0 < rmse < 96 and 0 < mean < 96
+    rmse, untrained, mean = map(float, found.groups())
+    # These few epochs on a few hundred faces take each network from its random
+    # start (18-33 px) to 6-14 px: about a third (measured 0.32-0.46). They do not
+    # reach the mean face (3.5-3.6 px) yet; that takes the full set and more epochs.
+    assert rmse < 0.7 * untrained, (rmse, untrained)
+    assert 3 < mean < 5

@@ -116,10 +116,16 @@ def build_predictor(network: keras.Model, *, normalization: str = "scale") -> ke
     """Wraps a trained network for deployment: raw pixels [B, 96, 96] (uint8 or
     0..255 floats) in, keypoints in pixels [B, 30] out. The normalization runs
     through the fkd_ops op inside the model, so a saved predictor needs only
-    ``import fkd_ops`` to reload."""
+    ``import fkd_ops`` to reload. The predictor holds a copy of the network's
+    weights (``predictor.get_layer(network.name)``), without optimizer state."""
+    # An uncompiled copy: a compiled network brings its optimizer's state (two
+    # more copies of the weights with Adam) into the saved predictor, and so does
+    # keras.models.clone_model, which compiles its clone.
+    body = type(network).from_config(network.get_config())
+    body.set_weights(network.get_weights())
     images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype="uint8", name="pixels")
     x = ImageNormalization(mode=normalization, name="normalize")(images)
     x = keras.layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1), name="channel")(x)
-    x = network(x)
+    x = body(x)
     outputs = TargetsToPixels(name="to_pixels")(x)
     return keras.Model(images, outputs, name=f"{network.name}_predictor")

@@ -1,5 +1,6 @@
 """The training layer: a run's settings and folder (:mod:`~fkd_ops.train.config`,
-no TensorFlow), training (:mod:`~fkd_ops.train.training`), the multi-worker loop
+no TensorFlow), training (:mod:`~fkd_ops.train.training`), the run's state on disk
+for --resume (:mod:`~fkd_ops.train.checkpoints`), the multi-worker loop
 (:mod:`~fkd_ops.train.multiworker`), evaluation in pixels
 (:mod:`~fkd_ops.train.evaluation`) and pictures (:mod:`~fkd_ops.train.plots`).
 """

@@ -4,6 +4,8 @@ TensorFlow), so the command line can offer and check the choices without loading
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,13 @@ a few minutes on two cores."""
 # Files of one run folder.
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+"""Written last: its presence means the run has finished."""
 HISTORY_FILE = "history.csv"
-BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "checkpoint.keras"
-MODEL_FILE = "model.keras"
+"""The network, its optimizer state and the run's progress (epochs done, history,
+early stopping), rewritten atomically every epoch and removed when the run finishes."""
 PREDICTOR_FILE = "predictor.keras"
+"""The finished run's model: raw pixels in, keypoints in pixels out (the network inside)."""
 CURVE_FILE = "learning_curve.png"
 FACES_FILE = "validation_faces.png"
 LOG_DIR = "logs"
@@ -88,8 +92,31 @@ class TrainConfig:
             d.pop(volatile)
         return d
 
+    def mismatches(self, saved: Mapping[str, Any]) -> list[str]:
+        """The settings in which ``saved`` (a run's config.json) differs from this
+        config, sorted. A setting the file lacks counts as its default: runs written
+        before the setting existed (such as ``data_seed``) used that default."""
+        defaults = TrainConfig(network=self.network, out=self.out).identity()
+        theirs = _with_defaults(_as_json(saved), _as_json(defaults))
+        mine = _as_json(self.identity())
+        return sorted(k for k in mine if mine[k] != theirs.get(k))
+
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["out"] = str(self.out)
         d["data"] = str(self.data) if self.data is not None else None
         return d
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as JSON reads it back (tuples become lists, and so on)."""
+    return json.loads(json.dumps(value))
+
+
+def _with_defaults(saved: Any, defaults: Any) -> Any:
+    if not isinstance(saved, dict) or not isinstance(defaults, dict):
+        return saved
+    merged = dict(saved)
+    for key, default in defaults.items():
+        merged[key] = _with_defaults(saved[key], default) if key in saved else default
+    return merged

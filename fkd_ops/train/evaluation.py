@@ -12,6 +12,13 @@ from fkd_ops.keypoints import KEYPOINT_NAMES, targets_to_pixels
 from fkd_ops.ops.wrappers import masked_rmse
 
 
+def is_predictor(model: keras.Model) -> bool:
+    """Whether ``model`` takes raw pixels [B, 96, 96] and returns pixels, as
+    :func:`~fkd_ops.keras.networks.build_predictor`'s models do, rather than
+    normalized images [B, 96, 96, 1] and targets, as the networks do."""
+    return len(model.inputs[0].shape) == 3
+
+
 def predict_pixels(
     network: keras.Model,
     images: np.ndarray,
@@ -20,7 +27,14 @@ def predict_pixels(
     normalization: str = "scale",
     verbose: int | str = 0,
 ) -> np.ndarray:
-    """Keypoints in pixels [N, 30] predicted by a network trained on normalized data."""
+    """Keypoints in pixels [N, 30] predicted from images [N, 96, 96] (uint8) by
+    a predictor, or by a network trained on images normalized by
+    ``normalization`` (a predictor normalizes by itself)."""
+    if is_predictor(network):
+        images = np.asarray(images)
+        if images.ndim == 4 and images.shape[3] == 1:
+            images = images[..., 0]
+        return np.asarray(network.predict(images, batch_size=batch_size, verbose=verbose), dtype=np.float32)
     dataset = make_dataset(images, None, batch_size=batch_size, training=False, normalization=normalization)
     normalized = network.predict(dataset, verbose=verbose)
     return np.asarray(targets_to_pixels(normalized), dtype=np.float32)

@@ -29,6 +29,25 @@ def _save(fig, path: str | os.PathLike) -> None:
         plt.close(fig)
 
 
+def _ticker():
+    from matplotlib import ticker
+
+    return ticker
+
+
+def _label_log_axis_in_pixels(axis) -> None:
+    """Tick labels as plain numbers ("4", "20", "0.5") where matplotlib would
+    write "4 x 10^0"; it still chooses which ticks get a label."""
+    ticker = _ticker()
+
+    class PlainLogFormatter(ticker.LogFormatter):
+        def __call__(self, x, pos=None):
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def plot_learning_curves(
     curves: Mapping[str, Mapping[str, Sequence[float]]],
     path: str | os.PathLike,
@@ -50,12 +69,17 @@ def plot_learning_curves(
         for key, style, label in (("rmse_px", "--", "train"), ("val_rmse_px", "-", "validation")):
             values = list(curve.get(key, []))
             if values:
-                ax.plot(range(1, len(values) + 1), values, style, color=color, label=f"{name} {label}")
+                # Markers, so that a one-epoch run still shows its points.
+                ax.plot(range(1, len(values) + 1), values, style, marker=".", color=color, label=f"{name} {label}")
     if baseline is not None:
         ax.axhline(baseline, color="gray", linestyle=":", label=f"predict the mean ({baseline:.2f})")
     ax.set_xlabel("epoch")
+    epochs = max((len(c.get("rmse_px", [])) for c in curves.values()), default=1)
+    ax.set_xlim(0.5, max(epochs, 1) + 0.5)  # whole epochs, also for a one-epoch run
+    ax.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_ylabel("RMSE (pixels)")
     ax.set_yscale("log")
+    _label_log_axis_in_pixels(ax.yaxis)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

@@ -1,10 +1,12 @@
 """Training a network end to end: data, split, distribution strategy, fit with
 progress, checkpoints, resume, early stopping, then metrics, pictures and the
-saved models."""
+saved predictor."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import json
 import logging
 import os
@@ -24,11 +26,17 @@ from fkd_ops.data.builtin import load_training_set
 from fkd_ops.data.kaggle_files import TrainingSet
 from fkd_ops.data.pipeline import make_dataset
 from fkd_ops.data.splits import split_indices
-from fkd_ops.files import write_json
+from fkd_ops.files import atomic_path, write_json
 from fkd_ops.keras.networks import build_network, build_predictor
 from fkd_ops.keypoints import pixels_to_targets
+from fkd_ops.train.checkpoints import (
+    ResumableEarlyStopping,
+    RunCheckpoint,
+    RunState,
+    load_checkpoint,
+    write_history,
+)
 from fkd_ops.train.config import (
-    BACKUP_DIR,
     CHECKPOINT_FILE,
     CONFIG_FILE,
     CURVE_FILE,
@@ -36,7 +44,6 @@ from fkd_ops.train.config import (
     HISTORY_FILE,
     LOG_DIR,
     METRICS_FILE,
-    MODEL_FILE,
     PREDICTOR_FILE,
     STRATEGIES,
     TrainConfig,
@@ -61,12 +68,19 @@ class TrainResult:
         return self.config.out
 
 
+@functools.cache
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy called ``name``.
+    """The tf.distribute strategy called ``name``, one per process.
 
     ``mirrored`` replicates over the visible GPUs, or over the logical CPU devices
     when there is no GPU and more than one CPU device was configured. ``multiworker``
     reads its cluster from the TF_CONFIG environment variable.
+
+    One per process because a second MirroredStrategy over the CPU devices reuses
+    the first one's collective instance keys: the next network's all-reduce then
+    aborts on a shape mismatch (``train --model all --strategy mirrored`` failed
+    so at its second network), and MultiWorkerMirroredStrategy can only be
+    configured once.
     """
     if name == "default":
         return tf.distribute.get_strategy()
@@ -92,32 +106,48 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     )
 
 
-def _prepare_folder(config: TrainConfig, resume: bool) -> None:
+def _check_folder(config: TrainConfig, resume: bool) -> None:
+    """Refuses a folder that holds another run (or, with ``resume``, none that can
+    go on). Reads only: nothing is written before every check has passed."""
     out = config.out
     saved = out / CONFIG_FILE
-    if resume:
-        if not saved.is_file():
-            raise TrainingError(f"--resume: {out} holds no run to resume (no {CONFIG_FILE})")
-        if (out / METRICS_FILE).is_file():
-            raise TrainingError(
-                f"--resume: the run in {out} has finished ({METRICS_FILE} is there); start a new run in another --out"
-            )
-        previous = json.loads(saved.read_text())
-        mine = config.identity()
-        theirs = {k: previous.get(k) for k in mine}
-        if json.loads(json.dumps(mine)) != theirs:
-            diff = sorted(k for k in mine if json.loads(json.dumps(mine[k])) != theirs.get(k))
-            raise TrainingError(f"--resume: the run in {out} was started with other settings ({', '.join(diff)})")
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out} is a file; --out names the run's folder")
+    if not resume:
+        if out.exists() and any(out.iterdir()):
+            raise TrainingError(f"{out} is not empty: pass --resume to continue the run there, or choose another --out")
         return
-    if out.exists() and any(out.iterdir()):
-        raise TrainingError(f"{out} is not empty: pass --resume to continue the run there, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(saved, config.as_dict())
+    if not saved.is_file():
+        raise TrainingError(f"--resume: {out} holds no run to resume (no {CONFIG_FILE})")
+    if (out / METRICS_FILE).is_file():
+        raise TrainingError(
+            f"--resume: the run in {out} has finished ({METRICS_FILE} is there); start a new run in another --out"
+        )
+    try:
+        previous = json.loads(saved.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainingError(f"--resume: cannot read {saved}: {exc}") from exc
+    if not isinstance(previous, dict):
+        raise TrainingError(f"--resume: {saved} is not a run's settings (a JSON object)")
+    different = config.mismatches(previous)
+    if different:
+        raise TrainingError(f"--resume: the run in {out} was started with other settings ({', '.join(different)})")
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Deletes what atomic writes left behind when a kill stopped them (a
+    checkpoint's can be as large as the checkpoint)."""
+    for stale in folder.glob(".*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
-    """Per-epoch logs from the CSV logger; a row repeated by a resumed run
-    (written before the interruption, then again) counts once."""
+    """Per-epoch logs from history.csv; a repeated epoch (runs of earlier
+    fkd_ops versions could write one when resumed) counts once."""
     if not path.is_file():
         return {}
     rows: dict[int, dict[str, str]] = {}
@@ -127,34 +157,63 @@ def read_history(path: Path) -> dict[str, list[float]]:
     history: dict[str, list[float]] = {}
     for epoch in sorted(rows):
         for key, value in rows[epoch].items():
-            if key != "epoch":
+            if key != "epoch" and value != "":
                 history.setdefault(key, []).append(float(value))
     return history
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What one process knows about the run it takes part in."""
+
+    config: TrainConfig
+    strategy: tf.distribute.Strategy
+    chief: bool
+    """Whether this process writes the run folder (worker 0 of a multi-worker run)."""
+    folder: Path
+    """Where this process writes: the run folder, or a scratch folder on other workers."""
+    data: TrainingSet
+    source: str
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    started: float
+
+
 def train(
-    config: TrainConfig, *, resume: bool = False, data: TrainingSet | None = None, source: str | None = None
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    data: TrainingSet | None = None,
+    source: str | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainResult:
     """Trains ``config.network`` and writes the run folder.
 
-    The folder receives config.json, TensorBoard logs (logs/), a checkpoint every
-    epoch (checkpoint.keras, and backup/ for --resume), history.csv, and at the
-    end metrics.json, model.keras (the network), predictor.keras (raw pixels in,
-    pixels out), learning_curve.png and validation_faces.png.
+    The folder receives config.json, TensorBoard logs (logs/), history.csv and
+    checkpoint.keras (the run's state, committed atomically after every epoch, so
+    ``resume`` continues from the last complete epoch whenever the run was
+    killed), and at the end learning_curve.png, validation_faces.png,
+    predictor.keras (raw pixels in, keypoints in pixels out) and, last,
+    metrics.json; the checkpoint is then removed. Nothing is written until the
+    data, the split, the settings and the folder have been checked.
+
+    Under a MultiWorkerMirroredStrategy (``config.strategy == "multiworker"``
+    with TF_CONFIG, or one passed as ``strategy``), this call is one worker of
+    the run: every worker calls it with the same arguments, the chief writes the
+    run folder and the others write to scratch folders that are removed.
 
     Args:
-      resume: continue the interrupted run in ``config.out`` where it stopped.
+      resume: continue the interrupted run in ``config.out`` from its last
+        complete epoch; a run killed after its last epoch is only finished.
       data: an already loaded training set (skips reading ``config.data``).
       source: how to name ``data`` in logs and metrics.
+      strategy: the tf.distribute strategy to use instead of ``config.strategy``'s.
     """
     started = time.perf_counter()
-    strategy = make_strategy(config.strategy)
+    strategy = strategy or make_strategy(config.strategy)
     chief = is_chief(strategy)
     if chief:
-        _prepare_folder(config, resume)
-    # Workers other than the chief write to a throwaway folder, as TF recommends.
-    out = config.out if chief else Path(tempfile.mkdtemp(prefix="fkd-ops-worker-"))
-
+        _check_folder(config, resume)
     if data is None:
         data, source = load_training_set(config.data, data_seed=config.data_seed)
     elif source is None:
@@ -175,21 +234,75 @@ def train(
         config.protocol,
         source,
     )
+    model = _build_model(config, data, train_idx, strategy)
+    train_ds, val_ds = _datasets(config, data, train_idx, val_idx, strategy)
 
-    steps_per_epoch = -(-len(train_idx) // config.batch_size)
+    if chief:
+        if not resume:
+            config.out.mkdir(parents=True, exist_ok=True)
+            write_json(config.out / CONFIG_FILE, config.as_dict())
+        _remove_stale_temporaries(config.out)
+    # Workers other than the chief write to a throwaway folder, as TF recommends
+    # (saving reads variables that are reduced across all workers).
+    folder = config.out if chief else Path(tempfile.mkdtemp(prefix="fkd-ops-worker-"))
+    run = _Run(config, strategy, chief, folder, data, source, train_idx, val_idx, started)
+    try:
+        state = _fit(run, model, train_ds, val_ds, resume=resume)
+        return _finish(run, model, state)
+    finally:
+        if not chief:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _build_model(
+    config: TrainConfig, data: TrainingSet, train_idx: np.ndarray, strategy: tf.distribute.Strategy
+) -> keras.Model:
     options = config.options
     if options.final_learning_rate is not None and options.decay_steps == 0:
+        steps_per_epoch = -(-len(train_idx) // config.batch_size)
         options = options.replace(decay_steps=steps_per_epoch * config.epochs)
     with warnings.catch_warnings():  # a coordinate missing from every row has no mean: 0 (the centre)
         warnings.simplefilter("ignore", RuntimeWarning)
         mean_target = np.nan_to_num(np.nanmean(pixels_to_targets(data.keypoints[train_idx]), axis=0))
     with strategy.scope():
-        model = build_network(config.network, options, seed=config.seed, mean_target=mean_target)
+        return build_network(config.network, options, seed=config.seed, mean_target=mean_target)
+
+
+def _uses_own_loop(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``fit`` cannot run under ``strategy`` (keras-team/keras#20585)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def _datasets(
+    config: TrainConfig,
+    data: TrainingSet,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    strategy: tf.distribute.Strategy,
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    replicas = strategy.num_replicas_in_sync
+
+    def batch_size(rows: int) -> int:
+        # Keras' fit and evaluate under a multi-replica strategy add up the
+        # replicas' shares of a first batch, which fails unless they are the same
+        # size: the first batch of each set must split evenly.
+        if replicas == 1 or _uses_own_loop(strategy):
+            return config.batch_size
+        if config.batch_size % replicas:
+            raise TrainingError(
+                f"--batch-size {config.batch_size} does not split evenly over the {replicas} replicas of "
+                f"--strategy {config.strategy}: give a multiple of {replicas}"
+            )
+        if rows >= config.batch_size:
+            return config.batch_size
+        if rows < replicas:
+            raise TrainingError(f"{rows} rows cannot be shared by {replicas} replicas")
+        return rows - rows % replicas
 
     train_ds = make_dataset(
         data.images[train_idx],
         data.keypoints[train_idx],
-        batch_size=config.batch_size,
+        batch_size=batch_size(len(train_idx)),
         training=True,
         seed=config.seed,
         flip_probability=config.flip_probability,
@@ -198,84 +311,83 @@ def train(
     val_ds = make_dataset(
         data.images[val_idx],
         data.keypoints[val_idx],
-        batch_size=config.batch_size,
+        batch_size=batch_size(len(val_idx)),
         training=False,
         normalization=config.normalization,
     )
-    if config.strategy == "multiworker":
+    if _uses_own_loop(strategy):
         # In-memory datasets have no files to shard by: shard the batches.
         opts = tf.data.Options()
         opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(opts), val_ds.with_options(opts)
+    return train_ds, val_ds
+
+
+def _fit(
+    run: _Run, model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset, *, resume: bool
+) -> RunState:
+    """Trains from the last complete epoch of the run's checkpoint (the start
+    when there is none) to the end: ``config.epochs``, or the epoch where early
+    stopping ended it, and returns the run's final state. A checkpoint that is
+    already at the end only runs the callbacks' beginning and end (early
+    stopping then restores the best weights)."""
+    config = run.config
+    state = RunState()
+    if resume:
+        with run.strategy.scope():  # every worker restores the chief's state
+            state = load_checkpoint(config.out / CHECKPOINT_FILE, model)
+        if run.chief:
+            write_history(config.out / HISTORY_FILE, state.history)  # drops rows of an epoch in flight
+    early_stopping = ResumableEarlyStopping(config.early_stopping, state) if config.early_stopping else None
+    checkpoint = RunCheckpoint(run.folder, state, early_stopping)
+    callbacks: list[keras.callbacks.Callback] = [
+        *([early_stopping] if early_stopping else []),
+        checkpoint,  # after early stopping, whose state it saves
+        keras.callbacks.TensorBoard(str(run.folder / LOG_DIR)),
+    ]
+    end = state.epochs_done if state.stopped and early_stopping else max(config.epochs, state.epochs_done)
+    if resume and run.chief:
+        log.info("%s: resuming after epoch %d of %d", config.network, state.epochs_done, end)
+    verbose = config.verbose if run.chief else 0
+    if _uses_own_loop(run.strategy):
         fit_multiworker(
             model,
             train_ds,
             val_ds,
-            strategy=strategy,
-            epochs=config.epochs,
-            backup_dir=out / BACKUP_DIR,
-            restore_dir=config.out / BACKUP_DIR,
-            chief=chief,
-            history_file=out / HISTORY_FILE,
-            early_stopping=config.early_stopping,
-            verbose=config.verbose,
+            strategy=run.strategy,
+            epochs=end,
+            initial_epoch=state.epochs_done,
+            callbacks=callbacks,
+            verbose=verbose,
         )
     else:
-        _fit(model, train_ds, val_ds, config, out)
-    try:
-        return _finish(config, model, strategy, data, source, train_idx, val_idx, out, chief, started)
-    finally:
-        if not chief:
-            shutil.rmtree(out, ignore_errors=True)
-
-
-def _fit(
-    model: keras.Model, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset, config: TrainConfig, out: Path
-) -> None:
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), double_checkpoint=True),
-        keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=True),
-        keras.callbacks.ModelCheckpoint(str(out / CHECKPOINT_FILE)),
-        keras.callbacks.TensorBoard(str(out / LOG_DIR)),
-    ]
-    if config.early_stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_rmse_px", mode="min", patience=config.early_stopping, restore_best_weights=True
-            )
+        # The dataset shuffles itself (seeded); Keras' own shuffle does not apply to it.
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=end,
+            initial_epoch=state.epochs_done,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
         )
-    # The dataset shuffles itself (seeded); Keras' own shuffle does not apply to it.
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=config.verbose,
-        shuffle=False,
-    )
+    return checkpoint.state
 
 
-def _finish(
-    config: TrainConfig,
-    model: keras.Model,
-    strategy: tf.distribute.Strategy,
-    data: TrainingSet,
-    source: str,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
-    out: Path,
-    chief: bool,
-    started: float,
-) -> TrainResult:
-    """Evaluates the trained model and writes the run's results (chief only)."""
-    history = read_history(out / HISTORY_FILE)
+def _finish(run: _Run, model: keras.Model, state: RunState) -> TrainResult:
+    """Evaluates the trained model through the predictor that the run keeps and,
+    on the chief, writes the run's results: pictures, predictor.keras, then
+    metrics.json (the run has finished), then removes the checkpoint."""
+    config, data, train_idx, val_idx = run.config, run.data, run.train_idx, run.val_idx
+    history = state.curves()
+    predictor = build_predictor(model, normalization=config.normalization)
     val_truth = data.keypoints[val_idx]
-    val_pred = predict_pixels(model, data.images[val_idx], normalization=config.normalization)
-    train_pred = predict_pixels(model, data.images[train_idx], normalization=config.normalization)
+    val_pred = predict_pixels(predictor, data.images[val_idx])
+    train_pred = predict_pixels(predictor, data.images[train_idx])
     validation = rmse_report(val_pred, val_truth)
     metrics: dict[str, Any] = {
         "network": config.network,
-        "data": source,
+        "data": run.source,
         "protocol": config.protocol,
         "train_rows": int(len(train_idx)),
         "validation_rows": int(len(val_idx)),
@@ -286,11 +398,10 @@ def _finish(
         "mean_baseline_validation_rmse_px": mean_baseline_px(data.keypoints[train_idx], val_truth),
         "parameters": int(model.count_params()),
         "wall_time_s": None,
-        "replicas": int(strategy.num_replicas_in_sync),
+        "replicas": int(run.strategy.num_replicas_in_sync),
     }
-    if chief:
-        model.save(out / MODEL_FILE)
-        build_predictor(model, normalization=config.normalization).save(out / PREDICTOR_FILE)
+    if run.chief:
+        out = run.folder
         plot_learning_curves(
             {config.network: history},
             out / CURVE_FILE,
@@ -305,9 +416,15 @@ def _finish(
             predictions=val_pred[shown],
             titles=[f"{rmse_px(val_pred[i], val_truth[i]):.2f} px" for i in shown],
         )
-    metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
-    if chief:
+        with atomic_path(out / PREDICTOR_FILE) as tmp:
+            predictor.save(tmp)
+    metrics["wall_time_s"] = round(time.perf_counter() - run.started, 2)
+    if run.chief:
         write_json(out / METRICS_FILE, metrics)
+        # The predictor holds the trained network; the checkpoint's optimizer state
+        # was only for resuming. (A kill right here leaves it in a finished run.)
+        with contextlib.suppress(FileNotFoundError):
+            (out / CHECKPOINT_FILE).unlink()
     return TrainResult(config, metrics)
 
 
