@@ -389,58 +389,124 @@ def read_lookup_table(path: PathLike) -> pd.DataFrame:
     """Reads IdLookupTable.csv: a DataFrame with int64 ``RowId`` and ``ImageId``
     and str ``FeatureName``, in file order.
 
-    Raises KaggleFormatError for a wrong header, a missing or non-integer id, a
-    repeated RowId or an unknown feature name (naming the line).
+    The format, strictly: a header ``RowId,ImageId,FeatureName``, optionally with
+    a fourth column ``Location`` (Kaggle's file has it, and leaves it out of its
+    rows: a row then has 3 or 4 fields, the fourth not read); lines end in "\n"
+    or "\r\n", the last may lack it. Ids are decimal digits within int64;
+    FeatureName is one of the 30 keypoint columns; a RowId may appear once.
+
+    Raises:
+      KaggleFormatError: naming the line and column of the first defect: in each
+        line, an empty line, then the field count, then RowId, ImageId,
+        FeatureName, then a RowId repeated from an earlier line.
+      FileNotFoundError, IsADirectoryError: no such file; a folder.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = _existing_file(path)
     name = str(path)
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
-        raise KaggleFormatError(name, f"not a readable CSV: {exc}") from exc
-    header = tuple(table.columns[:3])
-    if header != LOOKUP_COLUMNS:
-        raise KaggleFormatError(
-            name, f"the header starts {','.join(map(str, header))!r}, expected 'RowId,ImageId,FeatureName'", line=1
-        )
-    out: dict[str, Any] = {}
-    for column_number, column in enumerate(("RowId", "ImageId"), start=1):
-        text = table[column]
-        values = pd.to_numeric(text, errors="coerce")
-        bad = np.flatnonzero(values.isna().to_numpy() | (values.to_numpy() % 1 != 0))
-        if len(bad):
+    data = path.read_bytes()
+    if not data:
+        raise KaggleFormatError(name, "the file is empty, expected the header 'RowId,ImageId,FeatureName'", line=1)
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    # latin-1 maps every byte to one character, so columns and quoted text stay
+    # byte for byte (the file itself is ASCII).
+    lines = [(line[:-1] if line.endswith(b"\r") else line).decode("latin-1") for line in lines]
+
+    header = lines[0].split(",")
+    expected = list(LOOKUP_COLUMNS) + (["Location"] if header[3:4] == ["Location"] else [])
+    for column, field in enumerate(header, start=1):
+        if column > len(expected) or field != expected[column - 1]:
             raise KaggleFormatError(
                 name,
-                f"{text.iloc[bad[0]]!r} is not an integer {column}",
-                line=int(bad[0]) + 2,
-                column=column_number,
-                field=column,
+                f"the header has {field!r} in column {column}, expected {','.join(expected)!r}",
+                line=1,
+                column=column,
             )
-        out[column] = values.to_numpy().astype(np.int64)
-    features = table["FeatureName"].to_numpy(dtype=object)
-    unknown = np.flatnonzero(~np.isin(features, KEYPOINT_COLUMNS))
-    if len(unknown):
+    if len(header) < len(expected):
         raise KaggleFormatError(
             name,
-            f"unknown FeatureName {features[unknown[0]]!r}",
-            line=int(unknown[0]) + 2,
-            column=3,
-            field="FeatureName",
+            f"the header has {len(header)} fields, expected {','.join(expected)!r}",
+            line=1,
+            column=len(header) + 1,
         )
-    out["FeatureName"] = features.astype(str)
-    _, first = np.unique(out["RowId"], return_index=True)
-    if len(first) != len(table):
-        repeated = np.setdiff1d(np.arange(len(table)), first)[0]
+    most_fields = len(expected)
+
+    row_ids: list[int] = []
+    image_ids: list[int] = []
+    features: list[str] = []
+    first_line: dict[int, int] = {}
+    known = set(KEYPOINT_COLUMNS)
+    for number, text in enumerate(lines[1:], start=2):
+        if not text:
+            raise KaggleFormatError(name, "the line is empty, expected RowId,ImageId,FeatureName", line=number)
+        fields = text.split(",")
+        if len(fields) < 3:
+            raise KaggleFormatError(
+                name,
+                f"missing: the line has {len(fields)} field{'s' if len(fields) > 1 else ''}, expected 3",
+                line=number,
+                column=len(fields) + 1,
+                field=LOOKUP_COLUMNS[len(fields)],
+            )
+        if len(fields) > most_fields:
+            raise KaggleFormatError(
+                name,
+                f"the line has {len(fields)} fields, expected {most_fields}",
+                line=number,
+                column=most_fields + 1,
+            )
+        ids = []
+        for column, field in ((1, "RowId"), (2, "ImageId")):
+            value = _lookup_id(name, fields[column - 1], number, column, field)
+            ids.append(value)
+        if fields[2] not in known:
+            raise KaggleFormatError(
+                name, f"unknown FeatureName {fields[2]!r}", line=number, column=3, field="FeatureName"
+            )
+        if ids[0] in first_line:
+            raise KaggleFormatError(
+                name,
+                f"RowId {ids[0]} appears more than once (first on line {first_line[ids[0]]})",
+                line=number,
+                column=1,
+                field="RowId",
+            )
+        first_line[ids[0]] = number
+        row_ids.append(ids[0])
+        image_ids.append(ids[1])
+        features.append(fields[2])
+    return pd.DataFrame(
+        {
+            "RowId": np.array(row_ids, dtype=np.int64),
+            "ImageId": np.array(image_ids, dtype=np.int64),
+            "FeatureName": np.array(features, dtype=object).astype(str),
+        }
+    )
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _lookup_id(name: str, text: str, line: int, column: int, field: str) -> int:
+    """A RowId or ImageId: decimal digits, within int64."""
+    if not (text.isascii() and text.isdigit()):
+        shown = repr(text[:40] + ("..." if len(text) > 40 else ""))
+        raise KaggleFormatError(
+            name, f"{shown} is not a non-negative integer {field}", line=line, column=column, field=field
+        )
+    digits = text.lstrip("0")
+    # Length first: int() refuses strings of over 4300 digits.
+    value = int(digits) if 0 < len(digits) <= 19 else (0 if not digits else _INT64_MAX + 1)
+    if value > _INT64_MAX:
         raise KaggleFormatError(
             name,
-            f"RowId {out['RowId'][repeated]} appears more than once",
-            line=int(repeated) + 2,
-            column=1,
-            field="RowId",
+            f"{text[:40]!r} is out of range for an {field} (at most {_INT64_MAX})",
+            line=line,
+            column=column,
+            field=field,
         )
-    return pd.DataFrame(out)
+    return value
 
 
 # ---------------------------------------------------------------- writing
