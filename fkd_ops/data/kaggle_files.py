@@ -501,7 +501,7 @@ def _lookup_id(name: str, text: str, line: int, column: int, field: str) -> int:
     if value > _INT64_MAX:
         raise KaggleFormatError(
             name,
-            f"{text[:40]!r} is out of range for an {field} (at most {_INT64_MAX})",
+            f"{text[:40]!r} is out of range for {'an' if field == 'ImageId' else 'a'} {field} (at most {_INT64_MAX})",
             line=line,
             column=column,
             field=field,
