@@ -41,8 +41,8 @@ settings.load_profile(os.environ.get("FKD_HYPOTHESIS_PROFILE", "fkd"))
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
     """Prints the largest gradient-check error seen per op (tf.test.compute_gradient,
     float64), the figure the closing note of a release reports."""
-    # Only when a test used it: importing it here would import TensorFlow into
-    # runs that have none (the sanitizer run of .ci/sanitize).
+    # Only where a test used it: importing it would import TensorFlow, which the
+    # GPU kernel tests (python_tests/gpu) and the sanitizer run (.ci/sanitize) run without.
     gradcheck = sys.modules.get("gradcheck")
     if gradcheck is None or not gradcheck.MAX_ERRORS:
         return
