@@ -23,11 +23,15 @@ because it decides which one is reported:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
-from oracles import KAGGLE_POINTS
 
-COLUMNS = [f"{p}_{axis}" for p in KAGGLE_POINTS for axis in ("x", "y")]
+# Kaggle's 30 keypoint columns in order, from the competition's own lookup table
+# (image 1 asks for all of them), not from fkd_ops.
+_LOOKUP = (Path(__file__).parent / "fixtures" / "IdLookupTable_excerpt.csv").read_text().splitlines()
+COLUMNS = [line.split(",")[2] for line in _LOOKUP[1:] if line.split(",")[1] == "1"]
+assert len(COLUMNS) == 30
 TRAINING_HEADER = [*COLUMNS, "Image"]
 TEST_HEADER = ["ImageId", "Image"]
 PIXELS = 96 * 96
