@@ -572,25 +572,21 @@ RowIndex index_rows(const Source& source, FileKind kind, int num_threads) {
 namespace {
 
 // Runs row(r, begin, end) over the rows, split over threads, with each row's
-// bytes in memory: from a file, read a piece of whole rows at a time.
+// bytes in memory: from a file, read as many whole rows as fit in a piece (at
+// least one) at a time, so no byte is read twice.
 template <typename Row>
 void for_each_row(const Source& source, const RowIndex& rows, int num_threads, Row row) {
   parallel_rows(rows.rows(), num_threads, [&](int64_t first, int64_t last) {
-    if (first == last) return;
     std::vector<char> scratch;
-    const int64_t part_end = rows.end[last - 1];
-    const char* have = nullptr;
-    int64_t have_begin = 0;
-    int64_t have_end = 0;
-    for (int64_t r = first; r < last; ++r) {
-      const int64_t b = rows.begin[r];
-      const int64_t e = rows.end[r];
-      if (have == nullptr || e > have_end) {
-        have_end = std::max(e, std::min(b + kParsePieceBytes, part_end));
-        have_begin = b;
-        have = source.view(b, have_end, &scratch);
+    int64_t r = first;
+    while (r < last) {
+      const int64_t piece_begin = rows.begin[r];
+      int64_t until = r + 1;  // rows [r, until) in this piece
+      while (until < last && rows.end[until] - piece_begin <= kParsePieceBytes) ++until;
+      const char* piece = source.view(piece_begin, rows.end[until - 1], &scratch);
+      for (; r < until; ++r) {
+        row(r, piece + (rows.begin[r] - piece_begin), piece + (rows.end[r] - piece_begin));
       }
-      row(r, have + (b - have_begin), have + (e - have_begin));
     }
   });
 }
