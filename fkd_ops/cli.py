@@ -463,10 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\nfkd-ops {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, ImportError, RuntimeError) as exc:
+    except (OSError, ValueError, ImportError, RuntimeError, MemoryError) as exc:
         # What a user can cause: unreadable or malformed files, bad settings, a run
-        # folder in the way, a TensorFlow mismatch. Anything else is a bug and keeps
-        # its traceback (FKD_OPS_TRACEBACK=1 shows these ones too).
+        # folder in the way, a TensorFlow mismatch, data too big for this machine.
+        # Anything else is a bug and keeps its traceback (FKD_OPS_TRACEBACK=1 shows
+        # these ones too).
         if os.environ.get("FKD_OPS_TRACEBACK"):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,12 +16,18 @@ from typing import Any, BinaryIO
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator[BinaryIO]:
     """Opens a temporary file beside ``path``; renames it onto ``path`` only if the
-    block finishes without an exception (the rename is atomic on POSIX)."""
+    block finishes without an exception (the rename is atomic on POSIX).
+
+    The file gets the permissions a plain ``open(path, "w")`` would give it: those
+    of the file it replaces, else 0o666 less the umask (tempfile.mkstemp's 0o600
+    would make every output private)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, mode, **open_kwargs) as handle:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(handle.fileno(), os.stat(path).st_mode & 0o7777)
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -29,6 +36,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _create_beside(path: Path) -> tuple[int, str]:
+    """Creates a new, uniquely named file beside ``path`` with mode 0o666 (which
+    the kernel reduces by the umask, as for any new file); returns (fd, name)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager

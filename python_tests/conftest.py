@@ -42,7 +42,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
     """Prints the largest gradient-check error seen per op (tf.test.compute_gradient,
     float64), the figure the closing note of a release reports."""
     # Only where a test used it: importing it would import TensorFlow, which the
-    # GPU kernel tests (python_tests/gpu) run without.
+    # GPU kernel tests (python_tests/gpu) and the sanitizer run (.ci/sanitize) run without.
     gradcheck = sys.modules.get("gradcheck")
     if gradcheck is None or not gradcheck.MAX_ERRORS:
         return

@@ -112,7 +112,7 @@ __attribute__((target("avx2"))) void accumulate_lanes_avx2(const float* FKD_REST
 }
 
 // FKD_OPS_NO_AVX2=1 in the environment forces the portable path, so tests can
-// check that both paths give the same bits on one machine.
+// check both paths against the same exact oracle on one machine.
 inline bool use_avx2() {
   static const bool yes =
       __builtin_cpu_supports("avx2") && std::getenv("FKD_OPS_NO_AVX2") == nullptr;
@@ -121,6 +121,13 @@ inline bool use_avx2() {
 #endif
 
 }  // namespace
+
+const char* masked_rmse_float_path() {
+#if FKD_MASKED_RMSE_AVX2
+  if (use_avx2()) return "avx2";
+#endif
+  return "portable";
+}
 
 template <typename T>
 FKD_VECTOR_CLONES void masked_rmse_blocks(const T* FKD_RESTRICT predictions,

@@ -30,6 +30,11 @@ void masked_rmse_blocks(const T* predictions, const T* targets, int64_t n, int64
                         int64_t block_end, double* block_sum_sq, int64_t* block_count);
 #endif
 
+// Which loop masked_rmse_blocks runs for float32 on this CPU: "avx2" or
+// "portable" (FKD_OPS_NO_AVX2=1 in the environment forces the latter), so tests
+// can tell that they exercised both.
+const char* masked_rmse_float_path();
+
 // Adds one element to a running (sum of squares, count): present when the
 // target is not NaN; the difference is taken in double so float32 sums of
 // thousands of squares keep their digits. Shared by the CPU and CUDA kernels.

@@ -1,10 +1,14 @@
 // The native reader of Kaggle's Facial Keypoints Detection CSV files.
 //
-// Plain C++ over a byte buffer (no TensorFlow, no Python): the bindings hand it
-// the bytes of training.csv or test.csv (read from disk or inflated from the
-// zip) and caller-owned output buffers. Parsing is strict and all-or-nothing:
-// any deviation from the format throws KaggleCsvError naming the 1-based line and
-// column (field) where it was seen, and the caller discards the outputs.
+// Plain C++ (no TensorFlow, no Python): the bindings hand it the bytes of
+// training.csv or test.csv (inflated from the zip), or an open file, and
+// caller-owned output buffers. A file is read with pread(2) a piece at a time
+// into small buffers of each thread, twice (once to find the lines, once to
+// parse them), never mapped: a file truncated while it is read is then an error,
+// not SIGBUS, and memory holds the outputs and a few pieces, not the file.
+// Parsing is strict and all-or-nothing: any deviation from the format throws
+// KaggleCsvError naming the 1-based line and column (field) where it was seen,
+// and the caller discards the outputs.
 //
 // Format: a header line, then one line per face; lines end in "\n" or "\r\n"
 // (each line on its own, so CRLF and LF files both read); the last line may lack
@@ -31,8 +35,9 @@ const std::vector<std::string>& keypoint_columns();
 
 enum class FileKind { kTraining, kTest };
 
-// A format error. line and column are 1-based (line 1 is the header; column is
-// the field number, 0 when the problem is not in one field); field is the
+// A format error. line and column are 1-based (line 1 is the header; line 0:
+// the file as a whole, e.g. it shrank while it was read; column is the field
+// number, 0 when the problem is not in one field); field is the
 // column's name ("" when column is 0); reason says what is wrong. what() joins
 // them: "line 3, column 31 (Image): ...".
 class KaggleCsvError : public std::runtime_error {
@@ -50,8 +55,17 @@ class KaggleCsvError : public std::runtime_error {
   std::string reason_;
 };
 
+// The shortest data line that can be valid, line break excluded: 30 commas
+// (training) or a one-digit ImageId and a comma (test), then 9216 one-digit
+// pixels with 9215 spaces. A shorter line is an error whatever it holds, which
+// is what bounds the reader's memory by the file's size: at most
+// size / min_row_bytes rows are ever indexed or allocated.
+int64_t min_row_bytes(FileKind kind);
+
 // The data rows of a file after the header: [begin, end) byte offsets of each
-// row's content, line terminator excluded.
+// row's content, line terminator excluded. Indexing stops at the first line
+// shorter than min_row_bytes (that line included: parsing it reports the
+// error), so rows() <= size / min_row_bytes + 1.
 struct RowIndex {
   std::vector<int64_t> begin;
   std::vector<int64_t> end;
@@ -59,20 +73,56 @@ struct RowIndex {
   int64_t rows() const { return static_cast<int64_t>(begin.size()); }
 };
 
-// Checks the header and finds the data rows, splitting the search for line
-// ends over num_threads threads. Throws KaggleCsvError for an empty file, a
-// wrong header or an empty line. num_threads <= 0 picks the hardware's count.
-RowIndex index_rows(const char* data, size_t size, FileKind kind, int num_threads);
+// Where the file's bytes come from: memory that holds them all, or an open file
+// of a known size read on demand.
+class Source {
+ public:
+  Source(const char* data, int64_t size) : data_(data), fd_(-1), size_(size) {}
+  Source(int fd, int64_t size) : data_(nullptr), fd_(fd), size_(size) {}  // fd >= 0
+  int64_t size() const { return size_; }
+  // Bytes [begin, end) of the file (0 <= begin <= end <= size): a pointer into
+  // the memory, or those bytes read into *scratch (grown as needed), valid until
+  // scratch is used again. Throws KaggleCsvError with line 0 when the file has
+  // become shorter than size, FileReadError when the system refuses the read.
+  const char* view(int64_t begin, int64_t end, std::vector<char>* scratch) const;
 
-// Parses the rows of a training file (data: the buffer given to index_rows)
-// into keypoints [rows, 30] (NaN = missing)
+ private:
+  const char* data_;
+  int fd_;
+  int64_t size_;
+};
+
+// A read(2)/pread(2) failure: errno and what was being read.
+class FileReadError : public std::runtime_error {
+ public:
+  FileReadError(int error_number, const std::string& what)
+      : std::runtime_error(what), error_number_(error_number) {}
+  int error_number() const { return error_number_; }
+
+ private:
+  int error_number_;
+};
+
+// A worker thread could not be started (address space, process or thread
+// limit). Every thread already started was released and joined first.
+class ThreadStartError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Checks the header and finds the data rows, splitting the search for line
+// ends over num_threads threads. Throws KaggleCsvError for an empty file or a
+// wrong header. num_threads <= 0 picks the hardware's count.
+RowIndex index_rows(const Source& source, FileKind kind, int num_threads);
+
+// Parses the rows of a training file into keypoints [rows, 30] (NaN = missing)
 // and images [rows, 9216]. Rows are split over num_threads threads; the error
 // reported is the one on the earliest line, so it does not depend on the split.
-void parse_training(const char* data, const RowIndex& rows, float* keypoints, uint8_t* images,
+void parse_training(const Source& source, const RowIndex& rows, float* keypoints, uint8_t* images,
                     int num_threads);
 
 // Parses the rows of a test file into image_ids [rows] and images [rows, 9216].
-void parse_test(const char* data, const RowIndex& rows, int64_t* image_ids, uint8_t* images,
+void parse_test(const Source& source, const RowIndex& rows, int64_t* image_ids, uint8_t* images,
                 int num_threads);
 
 }  // namespace kaggle

@@ -1,13 +1,17 @@
 // The pybind11 face of the Kaggle CSV reader: takes any contiguous bytes-like
-// object (bytes, mmap, memoryview), releases the GIL while the C++ parser runs,
-// and returns numpy arrays, or raises _native.KaggleCsvError (a ValueError)
-// whose args are (reason, line, column, field). fkd_ops.kaggle_files adds the
-// file name.
+// object (bytes, memoryview, numpy) or an open file descriptor, releases the GIL
+// while the C++ parser runs, and returns numpy arrays. No C++ exception leaves
+// here as itself: a format error is _native.KaggleCsvError (a ValueError) whose
+// args are (reason, line, column, field), fkd_ops.kaggle_files adds the file
+// name; running out of memory is MemoryError saying what was being allocated; a
+// read failure is OSError with its errno; a thread that cannot start is
+// RuntimeError.
 #include "py/kaggle_csv_bindings.h"
 
 #include <pybind11/numpy.h>
 
 #include <cstdint>
+#include <new>
 #include <string>
 
 #include "py/kaggle_csv.h"
@@ -41,41 +45,91 @@ class Bytes {
   Py_buffer view_{};
 };
 
-kaggle::RowIndex index(const Bytes& bytes, FileKind kind, int num_threads) {
-  py::gil_scoped_release release;
-  return kaggle::index_rows(bytes.data(), bytes.size(), kind, num_threads);
+// Running out of memory, with what was being done.
+class OutOfMemory : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string megabytes(int64_t bytes) { return std::to_string((bytes + 999999) / 1000000) + " MB"; }
+
+// Runs fn, turning std::bad_alloc into OutOfMemory naming `what`.
+template <typename Fn>
+auto naming_memory(const std::string& what, Fn fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory("out of memory while " + what);
+  }
 }
 
-py::tuple read_training(const py::buffer& buffer, int num_threads) {
-  const Bytes bytes(buffer);
-  const kaggle::RowIndex rows = index(bytes, FileKind::kTraining, num_threads);
+const char* kind_name(FileKind kind) {
+  return kind == FileKind::kTraining ? "training.csv" : "test.csv";
+}
+
+// The two outputs of a file kind: keypoints [N, 30] or image ids [N], and images.
+struct Outputs {
+  py::array first;
+  py::array_t<uint8_t> images;
+};
+
+Outputs parse(const kaggle::Source& source, const kaggle::RowIndex& rows, FileKind kind,
+              int num_threads) {
   const py::ssize_t n = rows.rows();
-  py::array_t<float> keypoints({n, static_cast<py::ssize_t>(kaggle::kNumKeypointColumns)});
-  py::array_t<uint8_t> images({n, static_cast<py::ssize_t>(kaggle::kImageSide),
-                               static_cast<py::ssize_t>(kaggle::kImageSide)});
-  {
+  const py::ssize_t side = kaggle::kImageSide;
+  Outputs out;
+  // numpy raises its own MemoryError ("Unable to allocate ... for an array with
+  // shape ..."), which names the shape; n is bounded by the file's size.
+  out.images = py::array_t<uint8_t>({n, side, side});
+  uint8_t* images = out.images.mutable_data();
+  const std::string what =
+      "parsing " + std::to_string(n) + (n == 1 ? " row of " : " rows of ") + kind_name(kind);
+  if (kind == FileKind::kTraining) {
+    py::array_t<float> keypoints({n, static_cast<py::ssize_t>(kaggle::kNumKeypointColumns)});
     float* kp = keypoints.mutable_data();
-    uint8_t* im = images.mutable_data();
+    out.first = keypoints;
     py::gil_scoped_release release;
-    kaggle::parse_training(bytes.data(), rows, kp, im, num_threads);
+    naming_memory(what, [&] { kaggle::parse_training(source, rows, kp, images, num_threads); });
+  } else {
+    py::array_t<int64_t> ids(n);
+    int64_t* id = ids.mutable_data();
+    out.first = ids;
+    py::gil_scoped_release release;
+    naming_memory(what, [&] { kaggle::parse_test(source, rows, id, images, num_threads); });
   }
-  return py::make_tuple(keypoints, images);
+  return out;
 }
 
-py::tuple read_test(const py::buffer& buffer, int num_threads) {
-  const Bytes bytes(buffer);
-  const kaggle::RowIndex rows = index(bytes, FileKind::kTest, num_threads);
-  const py::ssize_t n = rows.rows();
-  py::array_t<int64_t> ids(n);
-  py::array_t<uint8_t> images({n, static_cast<py::ssize_t>(kaggle::kImageSide),
-                               static_cast<py::ssize_t>(kaggle::kImageSide)});
+py::tuple read(const kaggle::Source& source, FileKind kind, int num_threads) {
+  kaggle::RowIndex rows;
   {
-    int64_t* id = ids.mutable_data();
-    uint8_t* im = images.mutable_data();
     py::gil_scoped_release release;
-    kaggle::parse_test(bytes.data(), rows, id, im, num_threads);
+    rows = naming_memory(
+        std::string("finding the lines of a ") + megabytes(source.size()) + " " + kind_name(kind),
+        [&] { return kaggle::index_rows(source, kind, num_threads); });
   }
-  return py::make_tuple(ids, images);
+  const Outputs out = parse(source, rows, kind, num_threads);
+  return py::make_tuple(out.first, out.images);
+}
+
+py::tuple read_bytes(const py::buffer& buffer, FileKind kind, int num_threads) {
+  const Bytes bytes(buffer);
+  return read(kaggle::Source(bytes.data(), static_cast<int64_t>(bytes.size())), kind, num_threads);
+}
+
+// Reads `size` bytes of the open file `fd` with pread (no mapping: a file
+// truncated meanwhile gives an error, not SIGBUS) and parses them.
+py::tuple read_file(int fd, int64_t size, FileKind kind, int num_threads) {
+  if (fd < 0)
+    throw py::value_error("fd must be an open file descriptor, got " + std::to_string(fd));
+  if (size < 0) throw py::value_error("size must be >= 0, got " + std::to_string(size));
+  return read(kaggle::Source(fd, size), kind, num_threads);
+}
+
+FileKind kind_of(const std::string& kind) {
+  if (kind == "training") return FileKind::kTraining;
+  if (kind == "test") return FileKind::kTest;
+  throw py::value_error("kind must be 'training' or 'test', got '" + kind + "'");
 }
 
 }  // namespace
@@ -94,15 +148,47 @@ void register_kaggle_csv(py::module_& m) {
     } catch (const KaggleCsvError& e) {
       py::tuple args = py::make_tuple(e.reason(), e.line(), e.column(), e.field());
       PyErr_SetObject(csv_error_type, args.ptr());
+    } catch (const kaggle::FileReadError& e) {
+      py::tuple args = py::make_tuple(e.error_number(), e.what());
+      PyErr_SetObject(PyExc_OSError, args.ptr());
+    } catch (const kaggle::ThreadStartError& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (const OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
 
-  m.def("read_kaggle_training", &read_training, py::arg("data"), py::arg("num_threads") = 0,
-        "Parses the bytes of a Kaggle training.csv: returns (keypoints float32 [N, 30] with NaN "
-        "for missing, images uint8 [N, 96, 96]). num_threads <= 0 uses every core.");
-  m.def("read_kaggle_test", &read_test, py::arg("data"), py::arg("num_threads") = 0,
-        "Parses the bytes of a Kaggle test.csv: returns (image_ids int64 [N], images uint8 "
-        "[N, 96, 96]). num_threads <= 0 uses every core.");
+  m.def(
+      "read_kaggle_training",
+      [](const py::buffer& data, int num_threads) {
+        return read_bytes(data, FileKind::kTraining, num_threads);
+      },
+      py::arg("data"), py::arg("num_threads") = 0,
+      "Parses the bytes of a Kaggle training.csv: returns (keypoints float32 [N, 30] with NaN "
+      "for missing, images uint8 [N, 96, 96]). num_threads <= 0 uses every core.");
+  m.def(
+      "read_kaggle_test",
+      [](const py::buffer& data, int num_threads) {
+        return read_bytes(data, FileKind::kTest, num_threads);
+      },
+      py::arg("data"), py::arg("num_threads") = 0,
+      "Parses the bytes of a Kaggle test.csv: returns (image_ids int64 [N], images uint8 "
+      "[N, 96, 96]). num_threads <= 0 uses every core.");
+  m.def(
+      "read_kaggle_file",
+      [](int fd, int64_t size, const std::string& kind, int num_threads) {
+        return read_file(fd, size, kind_of(kind), num_threads);
+      },
+      py::arg("fd"), py::arg("size"), py::arg("kind"), py::arg("num_threads") = 0,
+      "Reads the first `size` bytes of the open file `fd` (kind 'training' or 'test') with "
+      "pread, a piece at a time, and parses them: returns the two arrays of "
+      "read_kaggle_training / read_kaggle_test. A file shorter than `size` is a "
+      "KaggleCsvError on line 0.");
+  m.def(
+      "kaggle_min_row_bytes",
+      [](const std::string& kind) { return kaggle::min_row_bytes(kind_of(kind)); }, py::arg("kind"),
+      "The fewest bytes a data line of this kind ('training' or 'test') can have, line break "
+      "excluded; a shorter one is an error whatever it holds.");
 }
 
 }  // namespace py_face

@@ -60,6 +60,29 @@ py::tuple masked_rmse(CArray<T> predictions, CArray<T> targets, bool squared) {
   return py::make_tuple(T(totals.loss), T(totals.sum_sq), T(totals.count));
 }
 
+// The per-block partial sums themselves, in double: what tests compare bit for
+// bit with a model of the summation order (the op's float32 outputs would hide
+// a difference in the last bits).
+template <typename T>
+py::tuple masked_rmse_block_sums(CArray<T> predictions, CArray<T> targets) {
+  if (predictions.ndim() != targets.ndim() ||
+      !std::equal(predictions.shape(), predictions.shape() + predictions.ndim(), targets.shape())) {
+    fail("predictions and targets must have the same shape, got predictions " +
+         shape_str(predictions) + " and targets " + shape_str(targets));
+  }
+  const int64_t n = predictions.size();
+  const int64_t blocks = masked_rmse_num_blocks(n);
+  py::array_t<double> sums(blocks);
+  py::array_t<int64_t> counts(blocks);
+  double* s = sums.mutable_data();
+  int64_t* c = counts.mutable_data();
+  {
+    py::gil_scoped_release release;
+    masked_rmse_blocks(predictions.data(), targets.data(), n, 0, blocks, s, c);
+  }
+  return py::make_tuple(sums, counts);
+}
+
 template <typename T>
 py::tuple masked_rmse_grad(CArray<T> predictions, CArray<T> targets, double sum_sq, double count,
                            double grad_loss, double grad_sum_sq, bool squared) {
@@ -214,6 +237,8 @@ void def_masked_rmse(py::module_& m) {
   m.def("masked_rmse_grad", &masked_rmse_grad<T>, py::arg("predictions").noconvert(),
         py::arg("targets").noconvert(), py::arg("sum_sq"), py::arg("count"), py::arg("grad_loss"),
         py::arg("grad_sum_sq"), py::arg("squared") = false);
+  m.def("masked_rmse_block_sums", &masked_rmse_block_sums<T>, py::arg("predictions").noconvert(),
+        py::arg("targets").noconvert());
 }
 
 }  // namespace
@@ -315,6 +340,9 @@ PYBIND11_MODULE(_native, m) {
       py::arg("x_offset"));
 
   fkd::py_face::def_gpu(m);
+
+  m.def("masked_rmse_float_path", &fkd::masked_rmse_float_path,
+        "The float32 masked RMSE loop this CPU runs: 'avx2' or 'portable' (FKD_OPS_NO_AVX2=1).");
 
   m.def("flip_decisions", &flip_decisions_np, py::arg("seed0"), py::arg("seed1"), py::arg("batch"),
         py::arg("probability") = 0.5,

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import mmap
+import lzma
 import os
+import struct
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,15 +139,16 @@ def read_training(path: PathLike, *, num_threads: int | None = None) -> Training
 
     Raises:
       KaggleFormatError: the file breaks the format (wrong header, short or long
-        row, non-numeric keypoint, pixel outside 0..255, pixel count other than
-        9216, truncated last line, empty file); the message names file, line
-        and column.
-      FileNotFoundError: no such file.
+        row, non-numeric keypoint or one beyond float32, pixel outside 0..255,
+        pixel count other than 9216, truncated last line, empty file), the zip
+        cannot be read, or the file changed while it was read; the message names
+        file, line and column.
+      FileNotFoundError, IsADirectoryError: no such file; a folder.
+      MemoryError: the arrays do not fit (memory is bounded by the file's size:
+        at most half of it for the arrays, and the file's bytes while reading).
+      RuntimeError: a parser thread could not start (ask for fewer threads).
     """
-    from fkd_ops.ops.libraries import native
-
-    with _file_bytes(path) as (name, data):
-        keypoints, images = _parse(name, native().read_kaggle_training, data, num_threads)
+    _, keypoints, images = _read_csv(path, "training", num_threads)
     return TrainingSet(keypoints=keypoints, images=images)
 
 
@@ -154,10 +157,7 @@ def read_test(path: PathLike, *, num_threads: int | None = None) -> TestSet:
 
     Errors as for :func:`read_training`; a repeated ImageId is also an error.
     """
-    from fkd_ops.ops.libraries import native
-
-    with _file_bytes(path) as (name, data):
-        image_ids, images = _parse(name, native().read_kaggle_test, data, num_threads)
+    name, image_ids, images = _read_csv(path, "test", num_threads)
     if len(image_ids):
         unique, first = np.unique(image_ids, return_index=True)
         if len(unique) != len(image_ids):
@@ -172,14 +172,63 @@ def read_test(path: PathLike, *, num_threads: int | None = None) -> TestSet:
     return TestSet(image_ids=image_ids, images=images)
 
 
-def _parse(name: str, parser, data, num_threads: int | None):
+def _read_csv(path: PathLike, kind: str, num_threads: int | None) -> tuple[str, np.ndarray, np.ndarray]:
+    """(display name, first array, images) of a training or test file, .csv or .zip.
+
+    A .csv is read by the native reader with pread, not mapped (a file truncated
+    meanwhile must give an error, not SIGBUS), and its size and mtime are compared
+    before and after, so a file that changed while it was read is an error rather
+    than a mix of two versions."""
+    from fkd_ops.ops.libraries import native
+
+    path = _existing_file(path)
+    threads = _usable_cores() if num_threads is None else int(num_threads)
+    if zipfile.is_zipfile(path):
+        name, data = _zip_member(path, kind)
+        parser = native().read_kaggle_training if kind == "training" else native().read_kaggle_test
+        first, images = _parse(name, lambda: parser(data, threads))
+        _recognise(name, len(data), lambda: _sha256_of(data), (*_file_key(path), name))
+        return name, first, images
+    name = str(path)
+    with open(path, "rb") as f:
+        before = os.fstat(f.fileno())
+        first, images = _parse(name, lambda: native().read_kaggle_file(f.fileno(), before.st_size, kind, threads))
+        after = os.fstat(f.fileno())
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            raise KaggleFormatError(
+                name,
+                f"it changed while it was read ({before.st_size} bytes when opened, {after.st_size} now): "
+                "is another program writing it? Read it again once it is complete",
+            )
+        key = (str(path.resolve()), before.st_size, before.st_mtime_ns)
+        _recognise(name, before.st_size, lambda: _sha256_of_stream(os.fdopen(os.dup(f.fileno()), "rb")), key)
+    return name, first, images
+
+
+def _existing_file(path: PathLike) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file: give the .csv or .zip itself")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    return path
+
+
+def _parse(name: str, parse: Callable[[], Any]) -> Any:
+    """Runs a native parse, naming the file in whatever it raises."""
     from fkd_ops.ops.libraries import native
 
     try:
-        return parser(data, _usable_cores() if num_threads is None else int(num_threads))
+        return parse()
     except native().KaggleCsvError as exc:
         reason, line, column, field = exc.args
         raise KaggleFormatError(name, reason, line=line, column=column, field=field) from None
+    except MemoryError as exc:
+        raise MemoryError(f"{name}: {exc}") from None
+    except RuntimeError as exc:  # a parser thread could not start
+        raise RuntimeError(f"{name}: {exc}") from None
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), name) from None
 
 
 def _usable_cores() -> int:
@@ -191,42 +240,90 @@ def _usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# How much of a zip member is inflated at a time.
+_ZIP_PIECE = 1 << 20
+# Python's zipfile raises all of these for damaged or unsupported archives (zlib,
+# lzma and bz2 errors for damaged streams, RuntimeError for a password,
+# UnicodeDecodeError for a mangled name, struct.error for mangled records).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    RuntimeError,
+    UnicodeDecodeError,
+    struct.error,
+)
+
+
 @contextlib.contextmanager
-def _file_bytes(path: PathLike) -> Iterator[tuple[str, Any]]:
-    """Yields (display name, bytes-like) for a .csv (memory-mapped, no copy) or
-    the single .csv inside a .zip (inflated by zipfile)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    if zipfile.is_zipfile(path):
-        name, data = _zip_member(path)
-        _recognise(name, len(data), lambda: hashlib.sha256(data).hexdigest(), (*_file_key(path), name))
-        yield name, data
-        return
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        if size == 0:
-            yield str(path), b""
-            return
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            _recognise(str(path), size, lambda: _sha256_of(mapped), _file_key(path))
-            yield str(path), mapped
-
-
-def _zip_member(path: Path) -> tuple[str, bytes]:
+def _zip_errors(path: Path) -> Iterator[None]:
+    """Turns whatever zipfile raises for a damaged or unsupported archive into a
+    KaggleFormatError naming it."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = [i for i in archive.infolist() if not i.is_dir()]
-            csvs = [
-                i for i in members if i.filename.lower().endswith(".csv") and not Path(i.filename).name.startswith("._")
-            ]  # macOS resource forks
-            if len(csvs) != 1:
-                listed = ", ".join(i.filename for i in members) or "nothing"
-                raise KaggleFormatError(str(path), f"expected a zip holding one .csv file, found {listed}")
-            member = csvs[0]
-            return f"{path}:{member.filename}", archive.read(member)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        yield
+    except KaggleFormatError:
+        raise
+    except _ZIP_ERRORS as exc:
         raise KaggleFormatError(str(path), f"cannot read the zip archive: {exc}") from exc
+
+
+def _the_csv(archive: zipfile.ZipFile, path: Path) -> zipfile.ZipInfo:
+    """The archive's one .csv member, which must not be encrypted."""
+    members = [i for i in archive.infolist() if not i.is_dir()]
+    csvs = [
+        i for i in members if i.filename.lower().endswith(".csv") and not Path(i.filename).name.startswith("._")
+    ]  # macOS resource forks
+    if len(csvs) != 1:
+        listed = ", ".join(i.filename for i in members) or "nothing"
+        raise KaggleFormatError(str(path), f"expected a zip holding one .csv file, found {listed}")
+    if csvs[0].flag_bits & 0x1:
+        raise KaggleFormatError(
+            f"{path}:{csvs[0].filename}", "the file is encrypted: unzip it with its password and give the .csv"
+        )
+    return csvs[0]
+
+
+def _zip_member(path: Path, kind: str) -> tuple[str, memoryview]:
+    """(display name, bytes) of the single .csv inside a .zip.
+
+    The member is inflated a piece at a time into a buffer of its declared size
+    (zipfile never yields more; pages not yet written take no memory): its header
+    is checked as soon as it is in, and inflating stops at the first line too
+    short to be a row (the parser then reports that line, or an earlier one).
+    So a wrong file or a zip bomb of short lines costs a few pieces, not the
+    member's size. Every failure is a KaggleFormatError naming the archive."""
+    from fkd_ops.ops.libraries import native
+
+    with _zip_errors(path), zipfile.ZipFile(path) as archive:
+        member = _the_csv(archive, path)
+        name = f"{path}:{member.filename}"
+        try:
+            buffer = np.empty(member.file_size, np.uint8)
+        except MemoryError:
+            raise KaggleFormatError(
+                name, f"it says it holds {member.file_size / 1e9:.1f} GB, more than this machine can allocate"
+            ) from None
+        min_row = native().kaggle_min_row_bytes(kind)
+        header_parser = native().read_kaggle_training if kind == "training" else native().read_kaggle_test
+        filled, line_end = 0, -1  # bytes inflated; where the last complete line ended
+        with archive.open(member) as stream:
+            while piece := stream.read(_ZIP_PIECE):
+                buffer[filled : filled + len(piece)] = np.frombuffer(piece, np.uint8)
+                at = piece.find(b"\n")
+                while at >= 0:
+                    end = filled + at
+                    if line_end < 0:
+                        _parse(name, lambda end=end: header_parser(memoryview(buffer)[: end + 1], 1))
+                    elif end - line_end - 1 < min_row:
+                        return name, memoryview(buffer)[: end + 1]
+                    line_end = end
+                    at = piece.find(b"\n", at + 1)
+                filled += len(piece)
+        return name, memoryview(buffer)[:filled]
 
 
 def _sha256_of(data) -> str:
@@ -270,66 +367,146 @@ def _recognise(name: str, size: int, sha256, key: tuple | None = None) -> str | 
 
 def recognise_original(path: PathLike) -> str | None:
     """The name of the original Kaggle file that ``path`` (a .csv or .zip) is, or None."""
-    with _file_bytes(path) as (name, data):
-        return _recognise(name, len(data), lambda: _sha256_of(data))
+    path = _existing_file(path)
+    if zipfile.is_zipfile(path):
+        with _zip_errors(path), zipfile.ZipFile(path) as archive:
+            member = _the_csv(archive, path)
+            return _recognise(
+                f"{path}:{member.filename}", member.file_size, lambda: _sha256_of_stream(archive.open(member))
+            )
+    return _recognise(str(path), path.stat().st_size, lambda: _sha256_of_stream(open(path, "rb")))
+
+
+def _sha256_of_stream(stream) -> str:
+    digest = hashlib.sha256()
+    with stream:
+        while chunk := stream.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_lookup_table(path: PathLike) -> pd.DataFrame:
     """Reads IdLookupTable.csv: a DataFrame with int64 ``RowId`` and ``ImageId``
     and str ``FeatureName``, in file order.
 
-    Raises KaggleFormatError for a wrong header, a missing or non-integer id, a
-    repeated RowId or an unknown feature name (naming the line).
+    The format, strictly: a header ``RowId,ImageId,FeatureName``, optionally with
+    a fourth column ``Location`` (Kaggle's file has it, and leaves it out of its
+    rows: a row then has 3 or 4 fields, the fourth not read); lines end in "\n"
+    or "\r\n", the last may lack it. Ids are decimal digits within int64;
+    FeatureName is one of the 30 keypoint columns; a RowId may appear once.
+
+    Raises:
+      KaggleFormatError: naming the line and column of the first defect: in each
+        line, an empty line, then the field count, then RowId, ImageId,
+        FeatureName, then a RowId repeated from an earlier line.
+      FileNotFoundError, IsADirectoryError: no such file; a folder.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = _existing_file(path)
     name = str(path)
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
-        raise KaggleFormatError(name, f"not a readable CSV: {exc}") from exc
-    header = tuple(table.columns[:3])
-    if header != LOOKUP_COLUMNS:
-        raise KaggleFormatError(
-            name, f"the header starts {','.join(map(str, header))!r}, expected 'RowId,ImageId,FeatureName'", line=1
-        )
-    out: dict[str, Any] = {}
-    for column_number, column in enumerate(("RowId", "ImageId"), start=1):
-        text = table[column]
-        values = pd.to_numeric(text, errors="coerce")
-        bad = np.flatnonzero(values.isna().to_numpy() | (values.to_numpy() % 1 != 0))
-        if len(bad):
+    data = path.read_bytes()
+    if not data:
+        raise KaggleFormatError(name, "the file is empty, expected the header 'RowId,ImageId,FeatureName'", line=1)
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    # latin-1 maps every byte to one character, so columns and quoted text stay
+    # byte for byte (the file itself is ASCII).
+    lines = [(line[:-1] if line.endswith(b"\r") else line).decode("latin-1") for line in lines]
+
+    header = lines[0].split(",")
+    expected = list(LOOKUP_COLUMNS) + (["Location"] if header[3:4] == ["Location"] else [])
+    for column, field in enumerate(header, start=1):
+        if column > len(expected) or field != expected[column - 1]:
             raise KaggleFormatError(
                 name,
-                f"{text.iloc[bad[0]]!r} is not an integer {column}",
-                line=int(bad[0]) + 2,
-                column=column_number,
-                field=column,
+                f"the header has {field!r} in column {column}, expected {','.join(expected)!r}",
+                line=1,
+                column=column,
             )
-        out[column] = values.to_numpy().astype(np.int64)
-    features = table["FeatureName"].to_numpy(dtype=object)
-    unknown = np.flatnonzero(~np.isin(features, KEYPOINT_COLUMNS))
-    if len(unknown):
+    if len(header) < len(expected):
         raise KaggleFormatError(
             name,
-            f"unknown FeatureName {features[unknown[0]]!r}",
-            line=int(unknown[0]) + 2,
-            column=3,
-            field="FeatureName",
+            f"the header has {len(header)} fields, expected {','.join(expected)!r}",
+            line=1,
+            column=len(header) + 1,
         )
-    out["FeatureName"] = features.astype(str)
-    _, first = np.unique(out["RowId"], return_index=True)
-    if len(first) != len(table):
-        repeated = np.setdiff1d(np.arange(len(table)), first)[0]
+    most_fields = len(expected)
+
+    row_ids: list[int] = []
+    image_ids: list[int] = []
+    features: list[str] = []
+    first_line: dict[int, int] = {}
+    known = set(KEYPOINT_COLUMNS)
+    for number, text in enumerate(lines[1:], start=2):
+        if not text:
+            raise KaggleFormatError(name, "the line is empty, expected RowId,ImageId,FeatureName", line=number)
+        fields = text.split(",")
+        if len(fields) < 3:
+            raise KaggleFormatError(
+                name,
+                f"missing: the line has {len(fields)} field{'s' if len(fields) > 1 else ''}, expected 3",
+                line=number,
+                column=len(fields) + 1,
+                field=LOOKUP_COLUMNS[len(fields)],
+            )
+        if len(fields) > most_fields:
+            raise KaggleFormatError(
+                name,
+                f"the line has {len(fields)} fields, expected {most_fields}",
+                line=number,
+                column=most_fields + 1,
+            )
+        ids = []
+        for column, field in ((1, "RowId"), (2, "ImageId")):
+            value = _lookup_id(name, fields[column - 1], number, column, field)
+            ids.append(value)
+        if fields[2] not in known:
+            raise KaggleFormatError(
+                name, f"unknown FeatureName {fields[2]!r}", line=number, column=3, field="FeatureName"
+            )
+        if ids[0] in first_line:
+            raise KaggleFormatError(
+                name,
+                f"RowId {ids[0]} appears more than once (first on line {first_line[ids[0]]})",
+                line=number,
+                column=1,
+                field="RowId",
+            )
+        first_line[ids[0]] = number
+        row_ids.append(ids[0])
+        image_ids.append(ids[1])
+        features.append(fields[2])
+    return pd.DataFrame(
+        {
+            "RowId": np.array(row_ids, dtype=np.int64),
+            "ImageId": np.array(image_ids, dtype=np.int64),
+            "FeatureName": np.array(features, dtype=object).astype(str),
+        }
+    )
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _lookup_id(name: str, text: str, line: int, column: int, field: str) -> int:
+    """A RowId or ImageId: decimal digits, within int64."""
+    if not (text.isascii() and text.isdigit()):
+        shown = repr(text[:40] + ("..." if len(text) > 40 else ""))
+        raise KaggleFormatError(
+            name, f"{shown} is not a non-negative integer {field}", line=line, column=column, field=field
+        )
+    digits = text.lstrip("0")
+    # Length first: int() refuses strings of over 4300 digits.
+    value = int(digits) if 0 < len(digits) <= 19 else (0 if not digits else _INT64_MAX + 1)
+    if value > _INT64_MAX:
         raise KaggleFormatError(
             name,
-            f"RowId {out['RowId'][repeated]} appears more than once",
-            line=int(repeated) + 2,
-            column=1,
-            field="RowId",
+            f"{text[:40]!r} is out of range for {'an' if field == 'ImageId' else 'a'} {field} (at most {_INT64_MAX})",
+            line=line,
+            column=column,
+            field=field,
         )
-    return pd.DataFrame(out)
+    return value
 
 
 # ---------------------------------------------------------------- writing

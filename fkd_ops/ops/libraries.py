@@ -121,7 +121,23 @@ def gpu_problem() -> str | None:
 
 
 def native() -> Any:
-    """The pybind11 module: the kernels on numpy arrays and the Kaggle CSV reader."""
+    """The pybind11 module: the kernels on numpy arrays and the Kaggle CSV reader.
+
+    ``FKD_OPS_NATIVE_DIR`` names a folder holding another build of it, imported
+    as the top-level module ``_native`` instead (the sanitizer build of
+    ``.ci/sanitize``; a GPU machine's build without TensorFlow)."""
+    folder = os.environ.get("FKD_OPS_NATIVE_DIR")
+    if folder:
+        return _native_from(folder)
     from fkd_ops import _native
 
     return _native
+
+
+@functools.cache
+def _native_from(folder: str) -> Any:
+    import importlib
+
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("_native")

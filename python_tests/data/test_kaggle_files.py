@@ -322,13 +322,13 @@ def test_recognises_originals_by_size_then_hash(tmp_path, monkeypatch, caplog):
     assert "is the original training.csv (test original)" in caplog.text
 
     # Read again unchanged: recognised without hashing again.
-    real_sha256 = kf._sha256_of
-    monkeypatch.setattr(kf, "_sha256_of", lambda _data: pytest.fail("hashed the same file twice"))
+    real_sha256 = kf._sha256_of_stream
+    monkeypatch.setattr(kf, "_sha256_of_stream", lambda _stream: pytest.fail("hashed the same file twice"))
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="fkd_ops.data.kaggle_files"):
         read_training(path)
     assert "is the original training.csv (test original)" in caplog.text
-    monkeypatch.setattr(kf, "_sha256_of", real_sha256)
+    monkeypatch.setattr(kf, "_sha256_of_stream", real_sha256)
 
     # Same size, other bytes: hashed, and said not to be the original.
     caplog.clear()

@@ -7,6 +7,10 @@ several blocks, odd widths, channels) so a lane or tail handled wrongly shows.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -67,34 +71,74 @@ def test_masked_rmse_has_the_same_bits_whatever_the_sharding():
     np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-12)
 
 
-def test_masked_rmse_portable_and_avx2_paths_give_the_same_bits(tmp_path):
-    # FKD_OPS_NO_AVX2 forces the portable lanes (kernels/masked_rmse.cc); both
-    # paths sum the same lanes in the same order. (Same bits as each other, not
-    # a check that this CPU has AVX2: on one without, both runs are portable.)
-    import subprocess
-    import sys
+LANES = 16  # kernels/masked_rmse.cc: kLanes
 
+
+def _lane_order_block_sums(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """masked_rmse's per-block sums of squares in the exact order the kernel
+    documents: element i of a block into lane i % 16 (the tail after the last
+    whole group of 16 into lanes 0, 1, ...), each lane summed in order, the lanes
+    combined by the fixed pairwise tree; float64 without fused multiply-adds.
+    Equal bits are then a proof, not a coincidence."""
+    sums = []
+    for begin in range(0, len(p), BLOCK):
+        bp = p[begin : begin + BLOCK].astype(np.float64)
+        bt = t[begin : begin + BLOCK].astype(np.float64)
+        present = ~np.isnan(bt)
+        d = np.where(present, bp - np.where(present, bt, 0.0), 0.0)
+        squares = d * d
+        whole = len(d) - len(d) % LANES
+        lanes = np.zeros(LANES)
+        for row in squares[:whole].reshape(-1, LANES):
+            lanes = lanes + row
+        tail = squares[whole:]
+        lanes[: len(tail)] = lanes[: len(tail)] + tail
+        width = LANES // 2
+        while width:
+            lanes[:width] = lanes[:width] + lanes[width : 2 * width]
+            width //= 2
+        sums.append(lanes[0])
+    return np.array(sums)
+
+
+def _has_avx2() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " avx2" in line for line in f)
+    except OSError:
+        return False
+
+
+def test_masked_rmse_avx2_and_portable_paths_each_sum_in_the_documented_order(tmp_path):
+    # Each path is compared with an exact model of the summation order, so a path
+    # that drops, reorders or fuses a term fails on its own. FKD_OPS_NO_AVX2
+    # forces the portable loop; the module says which loop ran, so the test knows
+    # it saw two different paths (on a CPU without AVX2 it checks the portable
+    # one twice, and says so by its assertion on the reported paths).
     rng = np.random.default_rng(5)
     p, t = _rmse_inputs(rng, 3 * BLOCK + 21, np.float32)
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "t.npy", t)
     script = (
-        "import sys, numpy as np\n"
+        "import numpy as np\n"
         "from fkd_ops import _native\n"
         f"p = np.load(r'{tmp_path / 'p.npy'}'); t = np.load(r'{tmp_path / 't.npy'}')\n"
-        "print(np.float32(_native.masked_rmse(p, t)[1]).tobytes().hex())\n"
+        "sums, _ = _native.masked_rmse_block_sums(p, t)\n"
+        "print(_native.masked_rmse_float_path(), *[float(s).hex() for s in sums])\n"
     )
-    import os
-
-    sums = []
+    want = _lane_order_block_sums(p, t)
+    paths = []
     for extra in ({}, {"FKD_OPS_NO_AVX2": "1"}):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+        env = {k: v for k, v in os.environ.items() if k != "FKD_OPS_NO_AVX2"}
+        env.update(TF_CPP_MIN_LOG_LEVEL="2", **extra)
         # cwd away from the source tree, so the installed package is imported.
-        out = subprocess.run(
+        path, *sums = subprocess.run(
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
-        ).stdout.split()[-1]
-        sums.append(out)
-    assert sums[0] == sums[1]
+        ).stdout.split()
+        got = np.array([float.fromhex(s) for s in sums])
+        assert got.tobytes() == want.tobytes(), f"{path}: {got.tolist()} != {want.tolist()}"
+        paths.append(path)
+    assert paths == ["avx2" if _has_avx2() else "portable", "portable"]
 
 
 @pytest.mark.parametrize("n", [1, 7, 16, 33, 3840, BLOCK + 5])
