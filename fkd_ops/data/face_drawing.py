@@ -651,9 +651,9 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ambient = rng.uniform(0.3, 0.7, b)
     diffuse, sheen = _lit(-gx, -gy, light, ambient, rng.uniform(0.0, 0.25, b))
 
-    hairline_centre = -rng.uniform(0.6, 1.1, b)
-    bangs = rng.random(b) < 0.2
-    hairline_centre = np.where(bangs, -rng.uniform(0.45, 0.75, b), hairline_centre)
+    hairline_centre = -rng.uniform(0.85, 1.35, b)
+    bangs = rng.random(b) < 0.12
+    hairline_centre = np.where(bangs, -rng.uniform(0.5, 0.8, b), hairline_centre)
     temple_drop = rng.uniform(0.3, 1.3, b)
     across = np.clip(np.abs(a - ca) / _col(half_w), _F(0), _F(1))
     hairline = _col(hairline_centre) + _col(temple_drop) * across * np.sqrt(across)
@@ -661,7 +661,10 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # A soft edge, two to three pixels wide: hair thins out towards the skin.
     front_hair = head * _coverage((hairline - v) * k * _col(rng.uniform(0.35, 0.6, b))) * _col(~bald)
 
-    face = albedo * diffuse + sheen
+    # The sides of the face turn away and lie in the shade of hair and ears:
+    # darker towards the outline whatever the light.
+    sides = _F(1.0) - _col(rng.uniform(0.15, 0.45, b)) * np.square((a - ca) / _col(half_w))
+    face = albedo * diffuse * sides + sheen
     _paint(img, head, face)
     hair_light = _F(0.75) + _F(0.25) * diffuse + _F(0.5) * sheen
     _paint(img, front_hair, hair_texture * hair_light)
