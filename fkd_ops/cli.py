@@ -274,14 +274,17 @@ def _predict(args: argparse.Namespace) -> int:
 def _load_faces(args: argparse.Namespace, *, limit: int | None = None, display: bool = False):
     """The images of --images as 96 x 96 faces; every unusable file gets its own
     line on stderr before the error that stops the command."""
+    from fkd_ops.data.builtin import _ProgressLine
     from fkd_ops.data.images import ImageErrors, find_images, load_faces
 
     files = find_images(args.images)
     if limit is not None and len(files) > limit:
         print(f"showing the first {limit} of {len(files)} images (--count)")
         files = files[:limit]
+    # Big photos take a while to decode: show progress for many of them.
+    progress = _ProgressLine("reading images") if len(files) >= 100 else None
     try:
-        return load_faces(files, display=display)
+        return load_faces(files, display=display, progress=progress)
     except ImageErrors as exc:
         for error in exc.errors:
             print(f"fkd-ops {args.command}: error: {error}", file=sys.stderr)

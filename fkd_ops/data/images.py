@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,24 +199,32 @@ def load_face(path: str | os.PathLike, *, display: bool = False) -> tuple[np.nda
     return pixels, ImageFrame(path, width, height, left, top, side), preview
 
 
-def load_faces(paths: Sequence[str | os.PathLike], *, display: bool = False) -> FaceImages:
+def load_faces(
+    paths: Sequence[str | os.PathLike],
+    *,
+    display: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> FaceImages:
     """The images named by ``paths`` (files or folders, see :func:`find_images`)
     as 96 x 96 faces.
 
     All or nothing: every file is tried, and if any cannot be used, one
-    :class:`ImageErrors` lists them all (one line each).
+    :class:`ImageErrors` lists them all (one line each). ``progress`` is called
+    as progress(files_done, files_total) after each file.
     """
     files = find_images(paths)
     faces, frames, displays, errors = [], [], [], []
-    for path in files:
+    for done, path in enumerate(files, 1):
         try:
             face, frame, preview = load_face(path, display=display)
         except ImageError as exc:
             errors.append(exc)
-            continue
-        faces.append(face)
-        frames.append(frame)
-        displays.append(preview)
+        else:
+            faces.append(face)
+            frames.append(frame)
+            displays.append(preview)
+        if progress is not None:
+            progress(done, len(files))
     if errors:
         raise ImageErrors(errors, len(files))
     stacked = np.stack(faces) if faces else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)

@@ -118,8 +118,10 @@ def test_folders_give_their_png_and_jpeg_files_sorted(tmp_path, face):
     Image.fromarray(face[0]).save(single)
     found = find_images([folder, single])
     assert [p.name for p in found] == ["a.png", "b.JPG", "c.jpeg", "single.png"]
-    loaded = load_faces([folder, single])
+    seen = []
+    loaded = load_faces([folder, single], progress=lambda done, total: seen.append((done, total)))
     assert loaded.faces.shape == (4, 96, 96) and loaded.displays is None
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert [f.path.name for f in loaded.frames] == ["a.png", "b.JPG", "c.jpeg", "single.png"]
     with pytest.raises(ImageError, match="no such file or folder"):
         find_images([tmp_path / "missing"])
