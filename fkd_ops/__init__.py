@@ -177,8 +177,14 @@ class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Load
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "keras":
             return None
-        sys.meta_path.remove(self)  # one shot; also keeps find_spec below from recursing
-        spec = importlib.util.find_spec("keras")
+        # Probes come here too (importing TensorFlow looks Keras up with
+        # importlib.util.find_spec, without importing it): step aside only for the
+        # inner search, and leave for good once Keras has actually run.
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec("keras")
+        finally:
+            sys.meta_path.insert(0, self)
         if spec is None or spec.loader is None:
             return spec
         self._inner = spec.loader
@@ -189,6 +195,8 @@ class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Load
         return self._inner.create_module(spec)
 
     def exec_module(self, module) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
         module.__loader__ = module.__spec__.loader = self._inner
         self._inner.exec_module(module)
         _register_keras_objects()

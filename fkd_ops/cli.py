@@ -199,6 +199,10 @@ class UsageError(Exception):
     """A combination of arguments that argparse cannot check by itself."""
 
 
+class _Reported(Exception):
+    """A failure already reported on stderr (one line per cause)."""
+
+
 def _load_run(path: Path) -> tuple[Any, dict[str, Any]]:
     """The trained model and the run's config, from a run folder (its
     predictor.keras, which runs of every fkd_ops version have written) or from a
@@ -257,6 +261,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    if args.images is not None:
+        return _predict_images(args)
     from fkd_ops.data.kaggle_files import read_lookup_table, read_test, write_submission
     from fkd_ops.train.evaluation import predict_pixels
 
@@ -271,12 +277,60 @@ def _predict(args: argparse.Namespace) -> int:
         test_path, lookup_path = files.test, files.lookup_table
     test = read_test(test_path)
     pred = predict_pixels(model, test.images, normalization=config.get("normalization", "scale"))
-    rows = write_submission(args.out, pred, test.image_ids, read_lookup_table(lookup_path))
-    print(f"wrote {rows} rows for {len(test.image_ids)} test faces to {args.out}")
+    out = args.out or Path("submission.csv")
+    rows = write_submission(out, pred, test.image_ids, read_lookup_table(lookup_path))
+    print(f"wrote {rows} rows for {len(test.image_ids)} test faces to {out}")
+    return 0
+
+
+def _load_faces(args: argparse.Namespace, *, limit: int | None = None, display: bool = False):
+    """The images of --images as 96 x 96 faces; every unusable file gets its own
+    line on stderr before the error that stops the command."""
+    from fkd_ops.data.builtin import _ProgressLine
+    from fkd_ops.data.images import ImageErrors, find_images, load_faces
+
+    files = find_images(args.images)
+    if limit is not None and len(files) > limit:
+        print(f"showing the first {limit} of {len(files)} images (--count)")
+        files = files[:limit]
+    # Big photos take a while to decode: show progress for many of them.
+    progress = _ProgressLine("reading images") if len(files) >= 100 else None
+    try:
+        return load_faces(files, display=display, progress=progress)
+    except ImageErrors as exc:
+        for error in exc.errors:
+            print(f"fkd-ops {args.command}: error: {error}", file=sys.stderr)
+        if len(files) > 1:
+            print(f"fkd-ops {args.command}: error: {str(exc).splitlines()[0]}; nothing written", file=sys.stderr)
+        raise _Reported from None
+
+
+def _predict_on_faces(run: Path, faces: np.ndarray) -> np.ndarray:
+    """A run's keypoints [N, 30] (pixels of the 96 x 96 faces) for uint8 faces [N, 96, 96]."""
+    from fkd_ops.train.evaluation import predict_pixels
+
+    model, config = _load_run(run)
+    return predict_pixels(model, faces, normalization=config.get("normalization", "scale"))
+
+
+def _predict_images(args: argparse.Namespace) -> int:
+    from fkd_ops.data.images import write_image_keypoints
+
+    if args.test is not None or args.lookup is not None:
+        raise UsageError(
+            "--images writes keypoints per image; --test and --lookup write a submission: give one or the other"
+        )
+    images = _load_faces(args)
+    points = images.to_images(_predict_on_faces(args.run, images.faces))
+    out = args.out or Path("keypoints.csv")
+    write_image_keypoints(out, images.frames, points)
+    print(f"wrote the keypoints of {len(images.frames)} images, in each image's own pixels, to {out}")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
+    if args.images is not None:
+        return _show_images(args)
     from fkd_ops.data.builtin import load_training_set
     from fkd_ops.train.plots import plot_faces
 
@@ -284,10 +338,7 @@ def _show(args: argparse.Namespace) -> int:
     rows = np.arange(min(args.count, len(data.keypoints)))
     predictions = None
     if args.run is not None:
-        from fkd_ops.train.evaluation import predict_pixels
-
-        model, config = _load_run(args.run)
-        predictions = predict_pixels(model, data.images[rows], normalization=config.get("normalization", "scale"))
+        predictions = _predict_on_faces(args.run, data.images[rows])
     plot_faces(
         data.images[rows],
         args.out,
@@ -296,6 +347,26 @@ def _show(args: argparse.Namespace) -> int:
         titles=[f"row {i}" for i in rows],
     )
     print(f"wrote {len(rows)} faces from {source} to {args.out}")
+    return 0
+
+
+def _show_images(args: argparse.Namespace) -> int:
+    from fkd_ops.train.plots import plot_faces
+
+    if args.run is None:
+        raise UsageError("--images needs --run: the run whose keypoints to draw on them")
+    if args.data is not None:
+        raise UsageError("--images and --data are two different sources: give one or the other")
+    images = _load_faces(args, limit=args.count, display=True)
+    points = images.to_images(_predict_on_faces(args.run, images.faces))
+    plot_faces(
+        images.displays,
+        args.out,
+        predictions=points,
+        sizes=[(f.width, f.height) for f in images.frames],
+        titles=[f.path.name for f in images.frames],
+    )
+    print(f"wrote {len(images.frames)} images with {args.run}'s keypoints to {args.out}")
     return 0
 
 
@@ -324,6 +395,12 @@ def _demo(_args: argparse.Namespace) -> int:
     same = np.allclose(np.asarray(back), keypoints, rtol=0, atol=1e-5, equal_nan=True)
     print(f"flipping the flipped faces back restores the keypoints: {same}")
     return 0 if same else 1
+
+
+_IMAGES_HELP = (
+    "Images are made upright (EXIF), grey, cut to their centred square and resized to 96 x 96; "
+    "keypoints are given in each image's own pixels."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,19 +480,46 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("validation", "all"), default="validation")
     e.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
 
-    p = command("predict", _predict, help="write a Kaggle submission from test.csv and IdLookupTable.csv")
+    p = command(
+        "predict",
+        _predict,
+        help="write a Kaggle submission from test.csv and IdLookupTable.csv, or the keypoints of your own images",
+        description=f"Kaggle submission, or with --images the keypoints of each image. {_IMAGES_HELP}",
+    )
     p.add_argument("run", type=Path, help="run folder (or its predictor.keras)")
     p.add_argument("--test", type=_existing_file, default=None, help="test.csv or test.zip (default: built-in)")
     p.add_argument("--lookup", type=_existing_file, default=None, help="IdLookupTable.csv (default: built-in)")
-    p.add_argument("--out", type=Path, default=Path("submission.csv"))
+    p.add_argument(
+        "--images",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="PNG or JPEG files, or folders of them: write one CSV row per image (path, width, height, the 30 "
+        "coordinates in that image's pixels) instead of a submission",
+    )
+    p.add_argument("--out", type=Path, default=None, help="submission.csv, or keypoints.csv with --images (default)")
 
     # Without --run, show only reads files and draws: no TensorFlow.
     s = command(
-        "show", _show, tensorflow=False, help="draw faces with their keypoints (and a run's predictions) to a PNG"
+        "show",
+        _show,
+        tensorflow=False,
+        help="draw faces with their keypoints (and a run's predictions) to a PNG",
+        description=f"Faces of a data set with their keypoints, or with --run and --images your own images with the "
+        f"run's keypoints. {_IMAGES_HELP}",
     )
     _add_data_args(s)
     s.add_argument("--run", type=Path, default=None, help="also draw this run's predictions")
-    s.add_argument("--count", type=_positive_int, default=16)
+    s.add_argument(
+        "--images",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="draw --run's keypoints on these PNG or JPEG files (or folders of them) instead of a data set",
+    )
+    s.add_argument("--count", type=_positive_int, default=16, help="faces or images to draw (default 16)")
     s.add_argument("--out", type=Path, default=Path("faces.png"))
 
     command("demo", _demo, help="run the ops on a random batch and check a flip round trip")
@@ -460,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"fkd-ops {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except _Reported:
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"\nfkd-ops {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -136,3 +136,23 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.sep, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_keras_objects_are_registered_after_tensorflow_looks_keras_up():
+    # Importing TensorFlow probes for Keras (importlib.util.find_spec) before
+    # anything imports it; the registration must survive such probes, or a run
+    # saved by `fkd-ops train` cannot be loaded by `fkd-ops predict` in a new process.
+    code = """
+import importlib.util, sys
+import fkd_ops
+importlib.util.find_spec("keras")
+import tensorflow
+import keras
+assert "keras" in sys.modules
+missing = [n for n in ("MaskedRmseLoss", "MaskedRmseMetric", "ImageNormalization")
+           if keras.saving.get_registered_object(f"fkd_ops>{n}") is None]
+print(missing)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.sep, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

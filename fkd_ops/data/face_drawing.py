@@ -7,11 +7,26 @@ tip is the highlight between the nostrils; the lips end at the mouth corners,
 the upper lip's top edge passes through the top-lip point and the lower lip's
 bottom edge through the bottom-lip point.
 
-Speed: the whole-image layers (background, hair, skin) are computed on
+What makes them look like photographs (judged against real faces with
+``benchmarks/realism.py``): the head fills the frame as in the competition's
+crops (forehead and hair at the top, the chin near the bottom edge, cheeks and
+ears near the sides), turned with the face (the nose's offset from between the
+eyes shifts the head outline); the skin is lit as a surface, a height field of
+skull, brow ridge, eye sockets, nose, cheekbones, lips and chin shaded by one
+light from a random direction (ambient, diffuse and a specular sheen), with
+blotchy and fine texture; textured hair of many cuts, colours and hairlines;
+eyes with lids, lashes, iris, pupil and catchlight; thick textured eyebrows;
+lips with an open mouth and teeth when the keypoints part them; beards,
+moustaches and stubble; glasses of several shapes with glare; backgrounds from
+plain walls to cluttered rooms; and a camera: exposure, contrast, gamma,
+vignetting, blur, signal-dependent noise and JPEG's 8 x 8 block quantization.
+
+Speed: the whole-image layers (background, hair, skin, light) are computed on
 [B, 96, 96]; each facial feature only in a per-face window around it, cut from
 a padded canvas, sized for the largest such feature in the batch. Every feature
 fades to exactly zero within its window (no Gaussian tails), so the pixels do
-not depend on the window sizes or on how faces are batched.
+not depend on the window sizes or on how faces are batched. All arithmetic is
+elementwise numpy (no BLAS), so the bits do not depend on a linear-algebra library.
 """
 
 from __future__ import annotations
@@ -35,12 +50,26 @@ def _col(v) -> np.ndarray:
 def _coverage(d: np.ndarray) -> np.ndarray:
     """Fraction of a pixel inside a shape, from the signed distance d (pixels,
     positive inside) of its centre to the edge: a one-pixel anti-aliased ramp."""
-    return np.clip(d + _F(0.5), _F(0.0), _F(1.0))
+    # minimum/maximum rather than np.clip: the same values, less overhead per call.
+    return np.minimum(np.maximum(d + _F(0.5), _F(0.0)), _F(1.0))
 
 
 def _bump(r2: np.ndarray) -> np.ndarray:
     """A smooth blob of compact support: (1 - r^2)^2 inside r < 1, 0 outside."""
-    return np.square(np.clip(_F(1.0) - r2, _F(0.0), None))
+    return np.square(np.maximum(_F(1.0) - r2, _F(0.0)))
+
+
+def _per_face(v) -> np.ndarray:
+    """A number, or per-face values [B] as [B, 1, 1]: either broadcasts over pixels."""
+    v = np.asarray(v, np.float32)
+    return v if v.ndim == 0 else v[:, None, None]
+
+
+def _blob(u: np.ndarray, v: np.ndarray, cu, cv, ru, rv) -> np.ndarray:
+    """_bump of the ellipse centred at (cu, cv) with semi-axes (ru, rv) (numbers or [B])."""
+    du = (u - _per_face(cu)) / _per_face(ru)
+    dv = (v - _per_face(cv)) / _per_face(rv)
+    return _bump(du * du + dv * dv)
 
 
 def _paint(img: np.ndarray, coverage: np.ndarray, value) -> None:
@@ -103,16 +132,38 @@ class _Full:
     distance = _Window.distance
 
 
-def _smooth_noise(rng: np.random.Generator, b: int, cells: int) -> np.ndarray:
-    """Smooth random fields [B, 96, 96] in about [-1, 1]: a cells x cells grid of
-    normals, bilinearly upsampled (elementwise, so the bits do not depend on a
-    BLAS library)."""
-    grid = rng.standard_normal((b, cells, cells)).astype(np.float32)
-    pos = (_CENTRES / IMAGE_SIZE) * (cells - 1)
-    lo = np.clip(np.floor(pos).astype(int), 0, cells - 2)
-    frac = (pos - lo).astype(np.float32)
-    rows = grid[:, lo, :] * (_F(1) - frac)[None, :, None] + grid[:, lo + 1, :] * frac[None, :, None]
-    return (rows[:, :, lo] * (_F(1) - frac) + rows[:, :, lo + 1] * frac) * _F(0.6)
+def _on_canvas(img: np.ndarray) -> np.ndarray:
+    canvas = np.zeros((len(img), _CANVAS, _CANVAS), np.float32)
+    canvas[:, _PAD:-_PAD, _PAD:-_PAD] = img
+    return canvas
+
+
+def _off_canvas(canvas: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(canvas[:, _PAD:-_PAD, _PAD:-_PAD])
+
+
+def _upsample(grid: np.ndarray) -> np.ndarray:
+    """Bilinear upsampling of per-face grids [B, rows, cols] to [B, 96, 96]
+    (elementwise, so the bits do not depend on a BLAS library)."""
+    out = grid
+    for axis, cells in ((1, grid.shape[1]), (2, grid.shape[2])):  # rows first: the small intermediate
+        pos = (_CENTRES / IMAGE_SIZE) * (cells - 1)
+        lo = np.clip(np.floor(pos).astype(int), 0, max(cells - 2, 0))
+        hi = np.minimum(lo + 1, cells - 1)
+        shape = [1, 1, 1]
+        shape[axis] = IMAGE_SIZE
+        frac = (pos - lo).astype(np.float32).reshape(shape)
+        low = np.take(out, lo, axis=axis)
+        out = low + (np.take(out, hi, axis=axis) - low) * frac
+    return out
+
+
+def _smooth_noise(rng: np.random.Generator, b: int, cells: int, cols: int | None = None) -> np.ndarray:
+    """Smooth random fields [B, 96, 96] in about [-1, 1]: a grid of normals
+    (cells rows by `cols` columns, default square), bilinearly upsampled. A grid
+    with many more columns than rows gives vertical streaks (hair strands)."""
+    grid = rng.standard_normal((b, cells, cols or cells)).astype(np.float32)
+    return _upsample(grid) * _F(0.6)
 
 
 def _gaussian_blur(img: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -129,12 +180,65 @@ def _gaussian_blur(img: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return sum(_col(kernel[:, j]) * padded[:, :, j : j + n] for j in range(2 * r + 1))
 
 
+# ---------------------------------------------------------------- the camera's JPEG
+
+
+def _dct_matrix() -> np.ndarray:
+    k = np.arange(8)[:, None]
+    n = np.arange(8)[None, :]
+    m = np.cos((2 * n + 1) * k * np.pi / 16) * np.sqrt(2 / 8)
+    m[0] /= np.sqrt(2)
+    return m.astype(np.float32)
+
+
+_DCT = _dct_matrix()
+# JPEG's standard luminance quantization table (ITU T.81, Annex K), for quality 50.
+_JPEG_TABLE = np.array(
+    [
+        [16, 11, 10, 16, 24, 40, 51, 61],
+        [12, 12, 14, 19, 26, 58, 60, 55],
+        [14, 13, 16, 24, 40, 57, 69, 56],
+        [14, 17, 22, 29, 51, 87, 80, 62],
+        [18, 22, 37, 56, 68, 109, 103, 77],
+        [24, 35, 55, 64, 81, 104, 113, 92],
+        [49, 64, 78, 87, 103, 121, 120, 101],
+        [72, 92, 95, 98, 112, 100, 103, 99],
+    ],
+    np.float32,
+)
+
+
+def _blocks_times(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """M @ block for every 8 x 8 block of x [N, 8, 8], as eight multiply-adds of
+    whole arrays (no BLAS: the bits do not depend on a linear-algebra library)."""
+    out = m[None, :, 0, None] * x[:, None, 0, :]
+    for n in range(1, 8):
+        out += m[None, :, n, None] * x[:, None, n, :]
+    return out
+
+
+def _jpeg(img: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Round trip of 8-bit images [B, 96, 96] (0..255 floats) through JPEG's
+    luminance coding at per-image quality 1..100: 8 x 8 DCT, quantization by the
+    standard table scaled as libjpeg scales it, inverse DCT."""
+    b = len(img)
+    scale = np.where(quality < 50, 5000 / quality, 200 - 2 * quality) / 100
+    table = np.clip(np.floor(_JPEG_TABLE[None] * scale[:, None, None].astype(np.float32) + _F(0.5)), 1, 255)
+    blocks = (img - _F(128)).reshape(b, 12, 8, 12, 8).transpose(0, 1, 3, 2, 4).reshape(-1, 8, 8)
+    # D @ X @ D.T, and back with D.T @ C @ D, the second product through transposes.
+    coefficients = _blocks_times(_blocks_times(blocks, _DCT).transpose(0, 2, 1), _DCT).transpose(0, 2, 1)
+    table = np.repeat(table, 144, axis=0)
+    coefficients = np.rint(coefficients / table) * table
+    blocks = _blocks_times(_blocks_times(coefficients, _DCT.T).transpose(0, 2, 1), _DCT.T).transpose(0, 2, 1)
+    return blocks.reshape(b, 12, 12, 8, 8).transpose(0, 1, 3, 2, 4).reshape(b, 96, 96) + _F(128)
+
+
 # ---------------------------------------------------------------- features
 
 
 def _draw_eye(canvas, rng, centre, corner_a, corner_b, skin, iod, light_side):
     """An almond from corner to corner, with iris and pupil centred on the eye
-    centre, a socket shadow, a lid crease, lashes and a catchlight."""
+    centre, a socket shadow, a lid crease, lashes, a lower lid and a catchlight."""
     b = len(centre)
     first_left = (corner_a[:, 0] <= corner_b[:, 0])[:, None]
     left, right = np.where(first_left, corner_a, corner_b), np.where(first_left, corner_b, corner_a)
@@ -146,16 +250,18 @@ def _draw_eye(canvas, rng, centre, corner_a, corner_b, skin, iod, light_side):
     ue = np.clip((rel * axis).sum(1) / half, -0.8, 0.8)
     ve = rel[:, 1] * axis[:, 0] - rel[:, 0] * axis[:, 1]
     bulge_e = 1.0 - ue**2
-    h_up = np.maximum(half * rng.uniform(0.38, 0.62, b), (-ve + 0.3 * half) / bulge_e)
-    h_lo = np.maximum(half * rng.uniform(0.22, 0.38, b), (ve + 0.25 * half) / bulge_e)
-    socket_depth = rng.uniform(0.05, 0.25, b)
+    h_up = np.maximum(half * rng.uniform(0.36, 0.6, b), (-ve + 0.3 * half) / bulge_e)
+    h_lo = np.maximum(half * rng.uniform(0.2, 0.36, b), (ve + 0.25 * half) / bulge_e)
+    socket_depth = rng.uniform(0.0, 0.15, b)
     crease_width = 0.6 + 0.04 * iod
-    sclera = rng.uniform(0.55, 0.85, b) * (0.6 + 0.4 * skin)
-    iris_r = half * rng.uniform(0.42, 0.58, b)
-    iris = rng.uniform(0.08, 0.35, b)
-    glint_on = rng.random(b) < 0.75
-    lash_width = rng.uniform(0.5, 1.1, b)
-    lash = rng.uniform(0.02, 0.2, b)
+    sclera = rng.uniform(0.55, 0.85, b) * (0.7 + 0.3 * skin)
+    iris_r = half * rng.uniform(0.5, 0.65, b)
+    iris = rng.uniform(0.04, 0.25, b)
+    glint_on = rng.random(b) < 0.8
+    lash_width = rng.uniform(1.0, 2.0, b)
+    lash = rng.uniform(0.02, 0.12, b)
+    lower_lid = rng.uniform(0.0, 0.25, b)
+    bag = rng.uniform(0.0, 0.12, b)
 
     reach_u = 1.6 * half + 1
     reach_v = np.maximum(h_up + 0.35 * half + crease_width, 1.35 * half) + 2
@@ -171,30 +277,39 @@ def _draw_eye(canvas, rng, centre, corner_a, corner_b, skin, iod, light_side):
     su = u / _F(1.6)
     sv = (v + _col(0.25 * half)) / _col(1.1 * half)
     img *= _F(1.0) - _col(socket_depth) * _bump(su * su + sv * sv)
+    bu, bv = u / _F(1.2), (v - _col(h_lo + 0.35 * half)) / _col(0.35 * half)
+    img *= _F(1.0) - _col(bag) * _bump(bu * bu + bv * bv)  # the shadow of the lower lid
     crease = _coverage(_col(crease_width) - np.abs(v - (v_up - _col(0.35 * half)))) * inside_ends
-    _paint(img, crease * _F(0.35), _col(skin) * _F(0.55))
+    _paint(img, crease * _F(0.4), _col(skin) * _F(0.5))
 
     _paint(img, almond, _col(sclera))
     distance = w.distance(centre)
     _paint(img, _coverage(_col(iris_r) - distance) * almond, _col(iris))
     _paint(img, _coverage(_col(0.45 * iris_r) - distance) * almond, _F(0.03))
+    # The upper lid's shadow on the eyeball: the top of the almond is darker.
+    shadow = np.clip((v - v_up) / _col(0.5 * half), _F(0), _F(1))
+    img *= _F(1.0) - _F(0.35) * almond * (_F(1.0) - shadow)
     glint = centre + np.stack([-light_side, -np.ones(b)], 1) * (0.3 * iris_r)[:, None]
-    _paint(img, _coverage(_col(0.22 * iris_r) - w.distance(glint)) * almond * _col(glint_on), _F(0.92))
-    lashes = _coverage(_col(lash_width) - np.abs(v - v_up)) * _coverage(_col(half) * (_F(1.04) - np.abs(u)))
+    _paint(img, _coverage(_col(0.25 * iris_r) - w.distance(glint)) * almond * _col(glint_on), _F(0.95))
+    lashes = _coverage(_col(lash_width) - np.abs(v - v_up)) * _coverage(_col(half) * (_F(1.06) - np.abs(u)))
     _paint(img, lashes, _col(lash))
+    lower = _coverage(_F(0.6) - np.abs(v - v_lo)) * inside_ends
+    _paint(img, lower * _col(lower_lid), _col(lash))
     w.commit()
 
 
 def _draw_eyebrow(canvas, rng, inner, outer, iod, colour):
-    """A tapering, arched stroke whose ends are the two eyebrow keypoints."""
+    """A tapering, arched, textured stroke whose ends are the two eyebrow keypoints."""
     b = len(inner)
     inner_left = (inner[:, 0] <= outer[:, 0])[:, None]
     left, right = np.where(inner_left, inner, outer), np.where(inner_left, outer, inner)
     axis, length = _unit(right - left)
     length = np.maximum(length, 1.0)
-    arch = length * rng.uniform(0.08, 0.22, b)
-    thick_inner = iod * rng.uniform(0.06, 0.10, b)
-    strength = rng.uniform(0.6, 1.0, b)
+    arch = length * rng.uniform(0.06, 0.2, b)
+    thick_inner = iod * rng.uniform(0.1, 0.18, b)
+    strength = rng.uniform(0.65, 1.0, b)
+    hairs = rng.uniform(0.0, 0.25, b)
+    phase = rng.uniform(0, 2 * np.pi, b)
 
     mid = (left + right) / 2
     w = _Window(canvas, mid, np.hypot(length / 2 + 2, arch + thick_inner + 2))
@@ -202,20 +317,24 @@ def _draw_eyebrow(canvas, rng, inner, outer, iod, colour):
     t = u / _col(length)  # 0 at the image-left end, 1 at the right
     centre_line = _F(-4.0) * _col(arch) * t * (_F(1.0) - t)
     from_inner = np.where(_col(inner_left[:, 0]), t, _F(1.0) - t)
-    thickness = _col(thick_inner) * (_F(1.0) - _F(0.5) * np.clip(from_inner, _F(0), _F(1)))
-    stroke = _coverage(thickness / 2 - np.abs(v - centre_line)) * _coverage(u) * _coverage(_col(length) - u)
+    thickness = _col(thick_inner) * (_F(1.0) - _F(0.55) * np.clip(from_inner, _F(0), _F(1)))
+    # Soft top and bottom edges, and hair texture along the stroke.
+    across = np.abs(v - centre_line) / np.maximum(thickness / 2, _F(0.5))
+    density = np.clip(_F(1.6) - _F(1.2) * across, _F(0), _F(1))
+    texture = _F(1.0) - _col(hairs) * (_F(0.5) + _F(0.5) * np.sin(_F(2.4) * u + _F(1.3) * v + _col(phase)))
+    stroke = density * texture * _coverage(u) * _coverage(_col(length) - u)
     _paint(w.pixels, stroke * _col(strength), _col(colour))
     w.commit()
 
 
-def _draw_nose(canvas, rng, tip, ux, mid_eyes, iod, skin, light_side):
-    """Nostrils either side of and just below the tip, a highlight on the tip,
-    a shadow under it and one along the side of the bridge."""
+def _draw_nose(canvas, rng, tip, ux, iod, skin):
+    """Nostrils either side of and just below the tip, a highlight on the tip
+    and a shadow under it (the bridge and the wings are shaped by the light)."""
     b = len(tip)
     spread = iod * rng.uniform(0.13, 0.18, b)
-    under_depth = rng.uniform(0.1, 0.3, b)
-    highlight = rng.uniform(0.05, 0.18, b)
-    bridge_depth = rng.uniform(0.04, 0.12, b)
+    under_depth = rng.uniform(0.05, 0.2, b)
+    highlight = rng.uniform(0.03, 0.14, b)
+    nostril_dark = rng.uniform(0.1, 0.45, b)
 
     w = _Window(canvas, tip, np.maximum(spread + 0.2 * iod, 0.3 * iod) + 2)
     img = w.pixels
@@ -223,33 +342,19 @@ def _draw_nose(canvas, rng, tip, ux, mid_eyes, iod, skin, light_side):
     k = _col(iod)
     for side in (-1.0, 1.0):
         du, dv = u - _F(side) * _col(spread), v - _F(0.05) * k
-        nostril = _F(1.0) - np.sqrt(np.square(du / (_F(0.075) * k)) + np.square(dv / (_F(0.042) * k)))
-        _paint(img, _coverage(nostril * _F(0.06) * k) * _F(0.85), _col(skin) * _F(0.25))
-        wu = (np.abs(du) - _F(0.09) * k) / (_F(0.06) * k)
-        wv = dv / (_F(0.16) * k)
-        img *= _F(1.0) - _F(0.18) * _bump(wu * wu + wv * wv) * (np.sign(du) == side)
+        nostril = _F(1.0) - np.sqrt(np.square(du / (_F(0.06) * k)) + np.square(dv / (_F(0.035) * k)))
+        _paint(img, _coverage(nostril * _F(0.05) * k) * _F(0.85), _col(skin * nostril_dark))
     uu, uv = u / (_F(0.2) * k), (v - _F(0.13) * k) / (_F(0.07) * k)
     img *= _F(1.0) - _col(under_depth) * _bump(uu * uu + uv * uv)
     hu, hv = u / (_F(0.13) * k), (v + _F(0.05) * k) / (_F(0.11) * k)
     img += _col(highlight) * _bump(hu * hu + hv * hv)
     w.commit()
 
-    # The shadowed side of the bridge, from between the eyes down to the tip.
-    top = mid_eyes + _perp(ux) * (0.1 * iod)[:, None]
-    w = _Window(canvas, (top + tip) / 2, np.linalg.norm(tip - top, axis=1) / 2 + 0.3 * iod + 2)
-    u, v = w.frame(tip, ux)
-    length = _col(np.maximum(((tip - top) * _perp(ux)).sum(1), 1.0))
-    bu = (u - _col(-light_side) * _F(0.14) * k) / (_F(0.1) * k)
-    along = np.clip(-v / length, _F(0), _F(1))  # 1 at the top, 0 at the tip
-    shade = _bump(bu * bu) * _coverage(-v - _F(0.1) * k) * _coverage(length + v) * np.sqrt(along)
-    w.pixels *= _F(1.0) - _col(bridge_depth) * shade
-    w.commit()
-
 
 def _draw_mouth(canvas, rng, left_corner, right_corner, top, bottom, skin):
     """Lips from corner to corner: the upper lip's top edge through the top-lip
     keypoint, the lower lip's bottom edge through the bottom-lip keypoint, a dark
-    line (or an open mouth, some with teeth) between them."""
+    line (or an open mouth, some with teeth) between them, dark corners."""
     b = len(top)
     swap = (left_corner[:, 0] < right_corner[:, 0])[:, None]  # the subject's left is on the image's right
     a, c = np.where(swap, left_corner, right_corner), np.where(swap, right_corner, left_corner)
@@ -266,14 +371,16 @@ def _draw_mouth(canvas, rng, left_corner, right_corner, top, bottom, skin):
     top_peak, bottom_peak = vt / (1 - ut**2), vb / (1 - ub**2)
     thickness = np.maximum(vb - vt, 0.5)
     parting_peak = vt + rng.uniform(0.36, 0.46, b) * thickness
-    lip_shade = rng.uniform(0.55, 0.82, b)
+    upper_shade = rng.uniform(0.6, 0.85, b)
+    lower_shade = np.minimum(upper_shade + rng.uniform(0.0, 0.15, b), 0.95)
+    line = rng.uniform(0.4, 0.9, b)
     gap = np.clip(thickness - 0.75 * half, 0.0, None) * 0.45  # lips far apart: an open mouth
     inside = rng.uniform(0.03, 0.2, b)
-    teeth_on = (gap > 1.2) & (rng.random(b) < 0.7)
-    teeth = rng.uniform(0.6, 0.85, b)
+    teeth_on = (gap > 2.0) & (rng.random(b) < 0.75)
+    teeth = rng.uniform(0.6, 0.9, b)
 
     reach_v = np.maximum(np.abs(top_peak), np.abs(bottom_peak) + 0.4 * half) + 2
-    w = _Window(canvas, mid, np.hypot(half + 2, reach_v))
+    w = _Window(canvas, mid, np.hypot(half + 3, reach_v))
     img = w.pixels
     u, v = w.frame(mid, axis)
     u = u / _col(half)
@@ -282,51 +389,72 @@ def _draw_mouth(canvas, rng, left_corner, right_corner, top, bottom, skin):
     parting = _col(parting_peak) * bulge
     ends = _coverage(_col(half) * (_F(1.0) - np.abs(u)))
     lips = _coverage(v - top_edge) * _coverage(bottom_edge - v) * ends
-    _paint(img, lips, _col(skin * lip_shade))
-    opening = _coverage(np.maximum(_col(gap) * bulge, _F(0.45)) - np.abs(v - parting)) * ends
-    _paint(img, opening, _col(inside))
+    lower = (v > parting).astype(np.float32)
+    _paint(img, lips * _F(0.85), _col(skin) * (_col(upper_shade) * (_F(1) - lower) + _col(lower_shade) * lower))
+    opening = _coverage(np.maximum(_col(gap) * bulge, _F(0.5)) - np.abs(v - parting)) * ends
+    _paint(img, opening * np.maximum(_col(line), _col(gap > 0)), _col(inside))
     _paint(img, opening * (v < parting) * _col(teeth_on) * (bulge > 0.25), _col(teeth))
+    for side in (-1.0, 1.0):  # the corners of the mouth, in shadow
+        cu, cv = (u - _F(side)) / _F(0.16), v / _col(0.12 * half + 0.8)
+        img *= _F(1.0) - _F(0.35) * _bump(cu * cu + cv * cv)
     su, sv = u / _F(0.75), (v - bottom_edge - _col(0.2 * half)) / _col(0.15 * half)
-    img *= _F(1.0) - _F(0.12) * _bump(su * su + sv * sv)  # shadow under the lower lip
+    img *= _F(1.0) - _F(0.15) * _bump(su * su + sv * sv)  # shadow under the lower lip
     w.commit()
 
 
-def _draw_ears(canvas, mid_eyes, ux, uy, half_w, eyes_to_mouth, iod, skin):
-    """An ellipse either side of the head, level with the eyes and nose (drawn
-    before the face, which covers their inner half)."""
-    for side in (-1.0, 1.0):
-        centre = mid_eyes + ux * (side * half_w * 0.97)[:, None] + uy * (0.3 * eyes_to_mouth)[:, None]
-        w = _Window(canvas, centre, 0.38 * iod + 2)
-        eu, ev = w.frame(centre, ux)
-        eu, ev = eu / _col(0.16 * iod), ev / _col(0.38 * iod)
-        _paint(w.pixels, _coverage((_F(1.0) - np.sqrt(eu * eu + ev * ev)) * _col(0.16 * iod)), _col(skin * 0.85))
-        w.commit()
-
-
 def _draw_glasses(img, rng, keypoints, iod):
-    """Round frames around both eye centres and a bridge (img: whole images)."""
+    """Frames around both eye centres (round to rectangular), a bridge, and glare
+    on the lenses (img: whole images)."""
     b = len(img)
-    frame_colour = np.where(rng.random(b) < 0.75, rng.uniform(0.02, 0.25, b), rng.uniform(0.7, 0.95, b))
-    thickness = _col(rng.uniform(0.6, 1.4, b))
-    radius_u = iod * rng.uniform(0.36, 0.46, b)
-    radius_v = radius_u * rng.uniform(0.65, 0.85, b)
-    glare = rng.uniform(0.0, 0.08, (2, b))
+    frame_colour = np.where(rng.random(b) < 0.7, rng.uniform(0.02, 0.25, b), rng.uniform(0.6, 0.95, b))
+    thickness = _col(rng.uniform(0.6, 1.8, b))
+    radius_u = iod * rng.uniform(0.34, 0.46, b)
+    radius_v = radius_u * rng.uniform(0.6, 0.85, b)
+    power = _col(rng.uniform(2.0, 5.0, b))  # 2: ellipse; higher: rounded rectangle
+    lens = rng.uniform(-0.06, 0.08, b)
+    glare = rng.uniform(0.0, 0.35, (2, b)) * (rng.random(b) < 0.5)
+    glare_angle = rng.uniform(0, np.pi, b)
     eyes = keypoints[:, [_P["left_eye_center"], _P["right_eye_center"]]]
     axis, _ = _unit(eyes[:, 0] - eyes[:, 1])
+    lift = _perp(axis) * (0.05 * iod)[:, None]
     full = _Full()
     for k in range(2):
-        u, v = full.frame(eyes[:, k], axis)
-        r = np.sqrt(np.square(u / _col(radius_u)) + np.square(v / _col(radius_v)))
+        u, v = full.frame(eyes[:, k] - lift, axis)
+        r = (np.abs(u / _col(radius_u)) ** power + np.abs(v / _col(radius_v)) ** power) ** (_F(1) / power)
+        inside = _coverage((_F(1.0) - r) * _col(radius_v))
+        img += inside * _col(lens)
+        streak = np.abs(u * _col(np.cos(glare_angle)) + v * _col(np.sin(glare_angle)) - _col(0.3 * radius_u))
+        img += inside * _col(glare[k]) * np.clip(_F(1.0) - streak / _col(0.35 * radius_u), _F(0), _F(1))
         _paint(img, _coverage(thickness / 2 - np.abs(r - _F(1.0)) * _col(radius_v)), _col(frame_colour))
-        img += (r < 1) * _col(glare[k])
-    u, v = full.frame((eyes[:, 0] + eyes[:, 1]) / 2, axis)
+    u, v = full.frame((eyes[:, 0] + eyes[:, 1]) / 2 - lift, axis)
     bridge = _coverage(thickness / 2 - np.abs(v + _col(0.15 * radius_v))) * _coverage(
         _col(iod / 2 - radius_u) - np.abs(u) + _F(0.5)
     )
     _paint(img, bridge, _col(frame_colour))
+    # The temples (arms) run from the outer rims to the ears.
+    for k, side in ((0, 1.0), (1, -1.0)):
+        u, v = full.frame(eyes[:, k] - lift, axis)
+        arm = _coverage(thickness / 2 - np.abs(v + _col(0.3 * radius_v))) * _coverage(_F(side) * u - _col(radius_u))
+        _paint(img, arm * _coverage(_col(0.75 * iod) - _F(side) * u), _col(frame_colour))
 
 
 # ---------------------------------------------------------------- the face
+
+
+def _lit(normal_x, normal_y, light, ambient, specular):
+    """Lambertian shading with ambient light and a specular sheen, for normals
+    (-dh/dx, -dh/dy, 1) (unnormalized) and light directions [B, 3] (unit, z
+    towards the camera); 1.0 where the surface faces the camera."""
+    inverse = _F(1.0) / np.sqrt(normal_x * normal_x + normal_y * normal_y + _F(1.0))
+    lx, ly, lz = (_col(light[:, i]) for i in range(3))
+    cosine = np.maximum((normal_x * lx + normal_y * ly + lz) * inverse, _F(0.0))
+    diffuse = _col(ambient) + _col(1 - ambient) * cosine / lz
+    # Blinn's half vector between the light and the camera (0, 0, 1).
+    hx, hy, hz = lx, ly, lz + _F(1.0)
+    norm = np.sqrt(hx * hx + hy * hy + hz * hz)
+    sheen = np.maximum((normal_x * hx + normal_y * hy + hz) * inverse / norm, _F(0.0))
+    sheen = np.square(np.square(np.square(sheen)))  # ^8
+    return diffuse, _col(specular) * sheen * sheen  # ^16
 
 
 def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -338,74 +466,126 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ux, iod = _unit(left_eye - right_eye)  # image left -> right along the eyes
     uy = _perp(ux)  # down the face
     mid_eyes = (left_eye + right_eye) / 2
-    mouth = (kp[:, _P["mouth_center_top_lip"]] + kp[:, _P["mouth_center_bottom_lip"]]) / 2
-    eyes_to_mouth = np.maximum(((mouth - mid_eyes) * uy).sum(1), 0.5 * iod)
-    light_angle = rng.uniform(0, 2 * np.pi, b)
-    light_side = np.sign(np.cos(light_angle) + 1e-9)  # the side of the face the light comes from
-    full = _Full()
+    k = _col(iod)
 
-    # Background: a level, a gradient and smooth blotches.
-    img = _col(rng.uniform(0.05, 0.95, b)) + _col(rng.uniform(0.0, 0.15, b)) * _smooth_noise(rng, b, 5)
-    slope = rng.uniform(-0.2, 0.2, b) / 48
+    def place(name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A keypoint in the face frame, in units of the eye distance."""
+        rel = kp[:, _P[name]] - mid_eyes
+        return (rel * ux).sum(1) / iod, (rel * uy).sum(1) / iod
+
+    nose_a, nose_b = place("nose_tip")
+    top_a, top_b = place("mouth_center_top_lip")
+    bottom_a, bottom_b = place("mouth_center_bottom_lip")
+    mouth_a, mouth_b = (top_a + bottom_a) / 2, (top_b + bottom_b) / 2
+    corner_spread = np.abs(place("mouth_left_corner")[0] - place("mouth_right_corner")[0]) / 2
+    full = _Full()
+    face_u, face_v = full.frame(mid_eyes, ux)
+    a, v = face_u / k, face_v / k  # the face frame in eye distances: eyes at (+-0.5, 0), v down
+
+    # ---- the head's outline, turned with the face
+    yaw = np.clip(nose_a - mouth_a * 0.3, -0.35, 0.35)
+    centre_a = -yaw * rng.uniform(0.8, 1.6, b)
+    half_w = rng.uniform(1.28, 1.5, b)
+    jaw_v = rng.uniform(0.45, 0.8, b)
+    chin_v = np.maximum(bottom_b + rng.uniform(0.45, 0.7, b), jaw_v + 0.6)
+    top_v = -rng.uniform(1.6, 2.1, b)
+    jaw_taper = rng.uniform(0.15, 0.4, b)
+    # Half-width of the head at each height: an ellipse above the jaw line, then
+    # a jaw narrowing to a rounded chin.
+    above = np.clip((v - _col(jaw_v)) / _col(jaw_v - top_v), _F(-1), _F(0))
+    t = np.clip((v - _col(jaw_v)) / _col(chin_v - jaw_v), _F(0), _F(1))
+    t2 = t * t
+    below = (_F(1) - _col(jaw_taper) * t * np.sqrt(t)) * np.sqrt(np.maximum(_F(1) - np.square(t2 * t2), _F(0)))
+    width_at = _col(half_w) * np.where(v < _col(jaw_v), np.sqrt(_F(1) - above * above), below)
+    side_distance = (width_at - np.abs(a - _col(centre_a))) * k  # pixels, positive inside
+    head = _coverage(np.minimum(side_distance, (_col(chin_v) - v) * k + _F(0.5)))
+
+    # ---- background: a level, a gradient, blotches, and the edges of a room
+    kind = rng.random(b)  # a light wall, a dark one, or anything between
+    level = np.where(
+        kind < 0.45,
+        rng.uniform(0.7, 1.05, b),
+        np.where(kind < 0.65, rng.uniform(0.08, 0.35, b), rng.uniform(0.25, 0.8, b)),
+    )
+    img = _col(level) + _col(rng.uniform(0.0, 0.2, b)) * _smooth_noise(rng, b, 5)
+    slope = rng.uniform(-0.3, 0.3, b) / 48
     direction = rng.uniform(0, 2 * np.pi, b)
     img += _col(slope * np.cos(direction)) * (full.X - _F(48)) + _col(slope * np.sin(direction)) * (full.Y - _F(48))
+    clutter = rng.random(b) < 0.45
+    for _ in range(3):
+        angle = rng.uniform(0, np.pi, b)
+        offset = rng.uniform(-48, 48, b)
+        step = rng.uniform(-0.3, 0.3, b) * clutter
+        across = (full.X - _F(48)) * _col(np.cos(angle)) + (full.Y - _F(48)) * _col(np.sin(angle)) - _col(offset)
+        img += _col(step) * _coverage(across / _col(rng.uniform(0.5, 2.0, b)))
 
-    skin = rng.uniform(0.35, 0.8, b)
-    face_u, face_v = full.frame(mid_eyes, ux)  # face frame: origin between the eyes, v down
-    half_w = iod * rng.uniform(1.15, 1.38, b)
-    centre_v = eyes_to_mouth * rng.uniform(0.3, 0.45, b)
-    half_h = eyes_to_mouth * rng.uniform(1.3, 1.55, b)
-    fv = (face_v - _col(centre_v)) / _col(half_h)
-    narrowing = _F(1.0) - _F(0.28) * np.square(np.clip(fv, _F(0), None))  # the jaw narrows to the chin
-    fu = face_u / (_col(half_w) * narrowing)
-    radius = np.sqrt(fu * fu + fv * fv)
-    face = _coverage((_F(1.0) - radius) * _col(half_w * 0.8))
+    # ---- hair behind the head (long hair falls to the shoulders)
+    hair_colour = np.where(rng.random(b) < 0.82, rng.uniform(0.05, 0.3, b), rng.uniform(0.3, 0.8, b))
+    volume = rng.uniform(0.02, 0.3, b)
+    long_hair = rng.random(b) < 0.3
+    hair_bottom = np.where(long_hair, rng.uniform(1.2, 3.0, b), rng.uniform(-0.3, 0.5, b))
+    streaks = _F(0.5) * _smooth_noise(rng, b, 6, 40) + _smooth_noise(rng, b, 16)
+    hair_texture = _col(hair_colour) * (_F(1.0) + _col(rng.uniform(0.1, 0.4, b)) * streaks)
+    ha = (a - _col(centre_a)) / _col(half_w * (1 + volume))
+    hv = (v - _col(jaw_v)) / _col((jaw_v - top_v) * (1 + volume))
+    outer = np.where(v < _col(jaw_v), np.sqrt(ha * ha + hv * hv), np.abs(ha))
+    ragged = _F(1.0) + _F(0.04) * _smooth_noise(rng, b, 12)
+    back_hair = _coverage((ragged - outer) * _col(half_w * iod) * _F(0.6)) * _coverage((_col(hair_bottom) - v) * k)
+    bald = rng.random(b) < 0.03
+    _paint(img, back_hair * _col(~bald), hair_texture)
 
-    # Hair behind and above the face, from short to long.
-    hair_colour = np.where(rng.random(b) < 0.85, rng.uniform(0.02, 0.35, b), rng.uniform(0.35, 0.7, b))
-    hair_r = np.sqrt(np.square(face_u / _col(half_w * 1.1)) + np.square((fv + _F(0.1)) / _F(1.05)))
-    hair_bottom = eyes_to_mouth * rng.uniform(-0.2, 1.8, b)
-    hair = _coverage((_F(1.0) - hair_r) * _col(half_w)) * _coverage(_col(hair_bottom) - face_v)
-    _paint(img, hair, _col(hair_colour) * (_F(1.0) + _F(0.25) * _smooth_noise(rng, b, 12)))
+    # ---- neck and clothes, then the head
+    skin = np.clip(rng.normal(0.62, 0.12, b), 0.25, 0.9)
+    neck_w = half_w * rng.uniform(0.5, 0.65, b)
+    neck = _coverage((_col(neck_w) - np.abs(a - _col(0.5 * centre_a))) * k) * (v > _col(jaw_v))
+    neck_shade = _F(0.55) + _F(0.25) * np.clip((v - _col(chin_v)) / _F(0.5), _F(0), _F(1))
+    _paint(img, neck, _col(skin) * neck_shade)
+    shoulders_v = chin_v + rng.uniform(0.2, 0.6, b)
+    clothes = _coverage((v - _col(shoulders_v) - _F(0.35) * np.maximum(np.abs(a) - _col(neck_w), _F(0))) * k)
+    clothes *= _F(1) - neck * (v < _col(shoulders_v + 0.35))
+    _paint(img, clothes, _col(rng.uniform(0.02, 0.95, b)) * (_F(1.0) + _F(0.1) * _smooth_noise(rng, b, 6)))
+    canvas = _on_canvas(img)
+    for side in (-1.0, 1.0):  # ears, level with the eyes and nose, half behind the head
+        ear_a = centre_a + side * half_w * 0.97
+        centre = mid_eyes + ux * (ear_a * iod)[:, None] + uy * (0.3 * iod)[:, None]
+        w = _Window(canvas, centre, 0.4 * iod + 2)
+        eu, ev = w.frame(centre, ux)
+        eu, ev = eu / _col(0.16 * iod), ev / _col(0.38 * iod)
+        ear = _coverage((_F(1.0) - np.sqrt(eu * eu + ev * ev)) * _col(0.16 * iod))
+        _paint(w.pixels, ear, _col(skin * 0.8) * (_F(0.9) + _F(0.2) * np.clip(-eu * _F(side), _F(0), _F(1))))
+        w.commit()
+    img = _off_canvas(canvas)
 
-    # Neck and ears, then the face over them.
-    neck = _coverage(_col(half_w * 0.55) - np.abs(face_u)) * (face_v > 0)
-    _paint(img, neck, _col(skin * 0.72))
-    canvas = np.zeros((b, _CANVAS, _CANVAS), np.float32)
-    canvas[:, _PAD:-_PAD, _PAD:-_PAD] = img
-    _draw_ears(canvas, mid_eyes, ux, uy, half_w, eyes_to_mouth, iod, skin)
-    img = np.ascontiguousarray(canvas[:, _PAD:-_PAD, _PAD:-_PAD])
-    hairline = _col(-eyes_to_mouth * rng.uniform(0.6, 1.2, b)) + _col(0.5 * eyes_to_mouth) * np.square(
-        face_u / _col(half_w)
+    # ---- the skin's albedo, then the features painted on it
+    albedo = _col(skin) * (
+        _F(1.0) + _F(0.05) * _smooth_noise(rng, b, 7) + _col(rng.uniform(0.0, 0.04, b)) * _smooth_noise(rng, b, 30)
     )
-    skin_cover = face * _coverage(face_v - hairline)
-    light = _F(1.0) + _col(rng.uniform(0.0, 0.35, b)) * (
-        fu * _col(np.cos(light_angle)) + fv * _col(np.sin(light_angle))
+    under_eyes = sum(_blob(a, v, side * 0.5, 0.2, 0.3, 0.14) for side in (-1.0, 1.0))
+    albedo *= _F(1.0) - _col(rng.uniform(0.0, 0.1, b)) * under_eyes
+
+    # Facial hair: a beard, a moustache or stubble (albedo towards the hair colour).
+    beard_kind = rng.random(b)
+    beard_top = nose_b + rng.uniform(0.1, 0.3, b)
+    beard_edge = _col(beard_top) - _F(0.5) * np.square((a - _col(centre_a)) / _col(half_w))
+    mouth_area = _blob(a, v, mouth_a, mouth_b, corner_spread + 0.08, bottom_b - top_b + 0.1)
+    beard_density = np.clip((v - beard_edge) / _F(0.25), _F(0), _F(1)) * (_F(1) - _F(0.8) * mouth_area)
+    moustache = _blob(a, v, mouth_a, top_b - 0.07, corner_spread + 0.1, 0.1)
+    stubble = _F(0.5) + _F(0.5) * _smooth_noise(rng, b, 48)
+    facial = np.where(
+        _col(beard_kind < 0.09),
+        beard_density * _col(rng.uniform(0.6, 0.95, b)),
+        np.where(
+            _col(beard_kind < 0.14),
+            moustache * _col(rng.uniform(0.5, 0.9, b)),
+            np.where(_col(beard_kind < 0.26), beard_density * stubble * _col(rng.uniform(0.1, 0.35, b)), _F(0)),
+        ),
     )
-    shading = (_F(1.0) - _F(0.35) * np.square(np.square(np.clip(radius, _F(0), _F(1))))) * light
-    _paint(img, skin_cover, _col(skin) * shading * (_F(1.0) + _F(0.04) * _smooth_noise(rng, b, 8)))
+    _paint(albedo, facial, hair_texture)
 
-    beard = np.flatnonzero(rng.random(b) < 0.08)
-    if len(beard):
-        # Higher at the sides (sideburns), denser on the chin than on the cheeks.
-        nose_v = ((kp[beard, _P["nose_tip"]] - mid_eyes[beard]) * uy[beard]).sum(1)
-        fu_b, fv_b = face_u[beard], face_v[beard]
-        top = _col(nose_v + 0.15 * iod[beard]) - _col(0.8 * eyes_to_mouth[beard]) * np.square(
-            fu_b / _col(half_w[beard])
-        )
-        density = np.clip((fv_b - top) / _col(0.4 * iod[beard]), _F(0), _F(1)) * (
-            _F(0.5) + _F(0.5) * _coverage(fv_b - _col(eyes_to_mouth[beard]))
-        )
-        cover = face[beard] * density * _col(rng.uniform(0.5, 0.85, len(beard)))
-        part = img[beard]
-        _paint(part, cover, _col(hair_colour[beard]) * (_F(1.0) + _F(0.35) * _smooth_noise(rng, len(beard), 24)))
-        img[beard] = part
-
-    # The features, each in its own window of a padded canvas.
-    canvas = np.zeros((b, _CANVAS, _CANVAS), np.float32)
-    canvas[:, _PAD:-_PAD, _PAD:-_PAD] = img
-    _draw_nose(canvas, rng, kp[:, _P["nose_tip"]], ux, mid_eyes, iod, skin, light_side)
-    brow_colour = np.minimum(hair_colour, skin * 0.5) * rng.uniform(0.6, 1.0, b)
+    canvas = _on_canvas(albedo)
+    light_side = np.sign(rng.uniform(-1, 1, b) + 1e-9)
+    _draw_nose(canvas, rng, kp[:, _P["nose_tip"]], ux, iod, skin)
+    brow_colour = np.minimum(hair_colour, skin * 0.4) * rng.uniform(0.4, 0.9, b)
     for side in ("left", "right"):
         _draw_eyebrow(
             canvas,
@@ -434,17 +614,79 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         kp[:, _P["mouth_center_bottom_lip"]],
         skin,
     )
-    img = np.ascontiguousarray(canvas[:, _PAD:-_PAD, _PAD:-_PAD])
+    albedo = _off_canvas(canvas)
 
-    glasses = np.flatnonzero(rng.random(b) < 0.12)
+    # ---- the surface: skull, brow ridge, eye sockets, nose, cheekbones, lips, chin
+    ca = _col(centre_a)
+    skull = np.sqrt(
+        np.maximum(_F(1) - np.square((a - ca) / _col(half_w * 1.05)) - np.square((v - _F(0.3)) / _F(2.3)), _F(0))
+    )
+    height = _F(1.1) * skull
+    for side in (-1.0, 1.0):
+        height -= _F(0.08) * _blob(a, v, side * 0.5, 0.02, 0.36, 0.26)  # eye socket
+        height += _F(0.08) * _blob(a, v, side * 0.5, -0.3, 0.42, 0.14)  # brow ridge
+        height += _F(0.03) * _blob(a, v, side * 0.75, 0.45, 0.5, 0.4)  # cheekbone
+        height += _F(0.09) * _blob(a, v, nose_a + side * 0.17, nose_b - 0.02, 0.12, 0.1)  # nose wing
+    # The nose: a ridge from between the eyes down to the tip, rising towards it.
+    along = np.clip(v / _col(np.maximum(nose_b, 0.2)), _F(0), _F(1.15))
+    ridge_a = _col(nose_a) * along
+    ridge_w = _F(0.16) + _F(0.1) * along
+    height += _F(0.15) * along * _bump(np.square((a - ridge_a) / ridge_w)) * _coverage((_col(nose_b + 0.04) - v) * k)
+    height += _F(0.12) * _blob(a, v, nose_a, nose_b - 0.04, 0.12, 0.1)  # the tip
+    height += _F(0.04) * _blob(a, v, mouth_a, mouth_b, corner_spread + 0.1, 0.25)  # lips
+    height -= _F(0.04) * _blob(a, v, mouth_a, bottom_b + 0.12, corner_spread * 0.8, 0.08)  # under the lip
+    height += _F(0.08) * _blob(a, v, mouth_a, chin_v - 0.28, 0.3, 0.2)  # chin
+    height = height * k  # pixels
+    gx = np.zeros_like(height)
+    gy = np.zeros_like(height)
+    gx[:, :, 1:-1] = (height[:, :, 2:] - height[:, :, :-2]) * _F(0.5)
+    gy[:, 1:-1, :] = (height[:, 2:, :] - height[:, :-2, :]) * _F(0.5)
+
+    above_light = rng.random(b) < 0.85
+    azimuth = np.where(above_light, rng.uniform(np.pi * 1.05, np.pi * 1.95, b), rng.uniform(0, 2 * np.pi, b))
+    elevation = rng.uniform(0.6, 1.4, b)  # radians above the image plane
+    light = np.stack(
+        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=1
+    )
+    ambient = rng.uniform(0.3, 0.7, b)
+    diffuse, sheen = _lit(-gx, -gy, light, ambient, rng.uniform(0.0, 0.25, b))
+
+    hairline_centre = -rng.uniform(0.85, 1.35, b)
+    bangs = rng.random(b) < 0.12
+    hairline_centre = np.where(bangs, -rng.uniform(0.5, 0.8, b), hairline_centre)
+    temple_drop = rng.uniform(0.3, 1.3, b)
+    across = np.clip(np.abs(a - ca) / _col(half_w), _F(0), _F(1))
+    hairline = _col(hairline_centre) + _col(temple_drop) * across * np.sqrt(across)
+    hairline += _F(0.08) * _smooth_noise(rng, b, 12) * _col(1 + 2 * bangs)
+    # A soft edge, two to three pixels wide: hair thins out towards the skin.
+    front_hair = head * _coverage((hairline - v) * k * _col(rng.uniform(0.35, 0.6, b))) * _col(~bald)
+
+    # The sides of the face turn away and lie in the shade of hair and ears:
+    # darker towards the outline whatever the light.
+    sides = _F(1.0) - _col(rng.uniform(0.15, 0.45, b)) * np.square((a - ca) / _col(half_w))
+    face = albedo * diffuse * sides + sheen
+    _paint(img, head, face)
+    hair_light = _F(0.75) + _F(0.25) * diffuse + _F(0.5) * sheen
+    _paint(img, front_hair, hair_texture * hair_light)
+
+    glasses = np.flatnonzero(rng.random(b) < 0.14)
     if len(glasses):
         part = img[glasses]
         _draw_glasses(part, rng, kp[glasses], iod[glasses])
         img[glasses] = part
 
-    # The camera: exposure, contrast, blur, noise, 8 bits.
+    # ---- the camera: vignetting, exposure, contrast, gamma, blur, noise, JPEG, 8 bits
+    radius2 = (np.square(full.X - _F(48)) + np.square(full.Y - _F(48))) / _F(48 * 48)
+    img *= _F(1.0) - _col(rng.uniform(0.0, 0.25, b)) * radius2
+    img = np.clip(img, _F(0), None) ** _col(rng.uniform(0.7, 1.2, b))
     mean = img.mean(axis=(1, 2), keepdims=True)
-    img = (img - mean) * _col(rng.uniform(0.6, 1.3, b)) + mean + _col(rng.uniform(-0.12, 0.12, b))
-    img = _gaussian_blur(img, rng.uniform(0.0, 1.3, b))
-    img += rng.standard_normal(img.shape, dtype=np.float32) * _col(rng.uniform(0.004, 0.035, b))
-    return np.clip(np.rint(img * _F(255.0)), 0, 255).astype(np.uint8)
+    img = (img - mean) * _col(rng.uniform(0.75, 1.35, b)) + mean + _col(rng.uniform(-0.1, 0.1, b))
+    img = _gaussian_blur(img, rng.uniform(0.0, 0.7, b))
+    signal = np.clip(img, _F(0), _F(1))
+    sigma = np.sqrt(_col(rng.uniform(0.0, 0.0004, b)) * signal + _col(rng.uniform(0.0, 0.0001, b)))
+    img += rng.standard_normal(img.shape, dtype=np.float32) * sigma
+    img = np.clip(img * _F(255.0), _F(0), _F(255))
+    compressed = np.flatnonzero(rng.random(b) < 0.6)
+    if len(compressed):
+        img[compressed] = _jpeg(img[compressed], rng.uniform(50, 95, len(compressed)))
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)

@@ -7,10 +7,13 @@ eye ending at its corners, each eyebrow stroke ending at its inner and outer
 ends, the nose tip on the tip's highlight between the nostrils, the lips ending
 at the mouth corners, the top of the upper lip at the top lip centre and the
 bottom of the lower lip at the bottom lip centre. Faces vary in position,
-scale, rotation and expression (the shape model's pose and modes), and in skin,
-hair, lighting, contrast, noise, blur and background; some wear glasses or a
-beard. Which keypoints a training row carries follows the real file's patterns
-(about 70% of rows: eye centres, nose tip and bottom lip only).
+scale, rotation, turn and expression (the shape model's pose and modes; open
+mouths show teeth), fill the frame as the competition's crops do, and vary in
+skin, hair, lighting (a shaded face surface lit from any side), background,
+exposure, contrast, blur, noise and JPEG compression; some wear glasses, a beard,
+a moustache or stubble (see :mod:`fkd_ops.data.face_drawing`). Which keypoints
+a training row carries follows the real file's patterns (about 70% of rows: eye
+centres, nose tip and bottom lip only).
 
 :func:`write_synthetic_kaggle` writes training.csv, test.csv and IdLookupTable.csv
 byte for byte in the competition's format (CRLF line ends, keypoints printed as
@@ -36,7 +39,7 @@ from fkd_ops.data.face_drawing import render_faces
 from fkd_ops.files import atomic_write
 from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_COLUMNS, NUM_KEYPOINTS
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the bytes written for a given seed change (it keys the cache)."""
 
 TRAINING_FILE = "training.csv"

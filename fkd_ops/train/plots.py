@@ -87,25 +87,26 @@ def plot_learning_curves(
 
 
 def plot_faces(
-    images: np.ndarray,
+    images: np.ndarray | Sequence[np.ndarray],
     path: str | os.PathLike,
     *,
     truth: np.ndarray | None = None,
     predictions: np.ndarray | None = None,
     titles: Sequence[str] | None = None,
     columns: int = 4,
+    sizes: Sequence[tuple[int, int]] | None = None,
 ) -> None:
     """A grid of faces with keypoints drawn on them.
 
     Args:
-      images: [N, 96, 96] (or [N, 96, 96, 1]) pixels, any scale.
+      images: [N, 96, 96] (or [N, 96, 96, 1]) pixels, any scale, or a list of
+        2-D images of any sizes.
       truth: [N, 30] true keypoints in pixels (green dots); NaN ones are skipped.
       predictions: [N, 30] predicted keypoints in pixels (red crosses).
+      sizes: per image, the (width, height) in pixels that its keypoints refer to,
+        when the array drawn is a shrunk copy of the image (it is stretched to fit).
     """
     plt = _pyplot()
-    images = np.asarray(images)
-    if images.ndim == 4:
-        images = images[..., 0]
     n = len(images)
     columns = max(1, min(columns, n))
     rows = max(1, math.ceil(n / columns))
@@ -114,14 +115,21 @@ def plot_faces(
         ax.axis("off")
         if i >= n:
             continue
-        ax.imshow(images[i], cmap="gray")
-        # Pixel column j spans [j, j + 1): its centre is drawn at j, so shift by a half.
+        image = np.asarray(images[i])
+        if image.ndim == 3:
+            image = image[..., 0]
+        width, height = sizes[i] if sizes is not None else (image.shape[1], image.shape[0])
+        # Pixel column j spans [j, j + 1): the extent puts the image's edges at 0 and
+        # width, so keypoints in pixel coordinates are drawn as they are.
+        ax.imshow(image, cmap="gray", extent=(0, width, height, 0))
         if truth is not None:
-            kp = np.asarray(truth[i], dtype=float).reshape(-1, 2) - 0.5
+            kp = np.asarray(truth[i], dtype=float).reshape(-1, 2)
             ax.scatter(kp[:, 0], kp[:, 1], s=10, c="lime", marker="o", linewidths=0)
         if predictions is not None:
-            kp = np.asarray(predictions[i], dtype=float).reshape(-1, 2) - 0.5
+            kp = np.asarray(predictions[i], dtype=float).reshape(-1, 2)
             ax.scatter(kp[:, 0], kp[:, 1], s=14, c="red", marker="x", linewidths=1)
+        ax.set_xlim(0, width)
+        ax.set_ylim(height, 0)
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)
     legend = []
