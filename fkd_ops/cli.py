@@ -1,4 +1,4 @@
-"""The ``fkd-ops`` command: train, evaluate, predict and show.
+"""The ``fkd-ops`` command: train, tune, evaluate, predict and show.
 
 Every failure the user can cause (bad arguments, unreadable or malformed files,
 a run folder in the way) ends with one line on stderr and a non-zero exit.

@@ -245,8 +245,10 @@ def spark_context(
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # the UI and block manager bind here too
     try:
         with _stdio_to(log_path if own_gateway else None):
-            sc = SparkContext(conf=SparkConf(loadDefaults=False).setAll(settings.items()))
+            sc = SparkContext(conf=SparkConf().setAll(settings.items()))
     except Exception as exc:
+        if own_gateway:
+            _shutdown_gateway()
         hint = _last_line(log_path)
         raise SparkUnavailable(
             f"Spark {pyspark.__version__} did not start on {master}: {_one_line(exc)}{f' ({hint})' if hint else ''}"
@@ -264,12 +266,19 @@ def spark_context(
 
 
 def _stop(sc: Any, *, shutdown_jvm: bool) -> None:
-    from pyspark import SparkContext
-
     with contextlib.suppress(Exception):
         sc.stop()
+    if shutdown_jvm:
+        _shutdown_gateway()
+
+
+def _shutdown_gateway() -> None:
+    """Ends the JVM that PySpark started for this process, so that the next
+    SparkContext starts one of its own."""
+    from pyspark import SparkContext
+
     gateway = SparkContext._gateway
-    if not shutdown_jvm or gateway is None:
+    if gateway is None:
         return
     proc = getattr(gateway, "proc", None)
     with contextlib.suppress(Exception):
