@@ -175,9 +175,10 @@ def parse_spark_conf(items: list[str] | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _stdio_to(path: Path | None) -> Iterator[None]:
-    """Points this process's stdout and stderr (fds 1 and 2) at ``path`` (appended)
-    for the duration: a child started meanwhile keeps them."""
+def output_to(path: Path | None) -> Iterator[None]:
+    """Points this process's stdout and stderr (file descriptors 1 and 2, so what
+    C++ and child processes print too) at ``path``, appended, for the duration; a
+    child started meanwhile keeps them. None changes nothing."""
     if path is None:
         yield
         return
@@ -244,7 +245,7 @@ def spark_context(
     if is_local(master):
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # the UI and block manager bind here too
     try:
-        with _stdio_to(log_path if own_gateway else None):
+        with output_to(log_path if own_gateway else None):
             sc = SparkContext(conf=SparkConf().setAll(settings.items()))
     except Exception as exc:
         if own_gateway:
@@ -491,7 +492,7 @@ def _run_barrier_job(
         shared = sc.broadcast(data)
         say(
             f"spark {sc.version} on {sc.master}: {slots(sc)} task slots; {workers} barrier tasks, each a "
-            f"TensorFlow worker on {task_cpus} core(s); {_megabytes(data):.1f} MB of faces broadcast"
+            f"TensorFlow worker on {task_cpus} core(s); {megabytes(data):.1f} MB of faces broadcast"
         )
         task = functools.partial(_barrier_task, config=config, data=shared, source=source, resume=resume)
         sc.setJobDescription(f"fkd-ops train {config.network} on {workers} workers")
@@ -522,7 +523,8 @@ def _run_barrier_job(
         return results
 
 
-def _megabytes(data: TrainingSet) -> float:
+def megabytes(data: TrainingSet) -> float:
+    """What broadcasting ``data`` ships: its arrays' size in MB."""
     return (data.images.nbytes + data.keypoints.nbytes) / 1e6
 
 

@@ -60,6 +60,8 @@ from fkd_ops.train.spark import (
     error_line,
     job_error_message,
     limit_tensorflow_threads,
+    megabytes,
+    output_to,
     slots,
     spark_context,
     task_cpus,
@@ -349,28 +351,16 @@ def _run_trial(_index: int, *, config: TrainConfig, data: Any, source: str) -> d
     run_dir, log = scratch / "run", scratch / TRIAL_LOG
     outcome: dict[str, Any] = {"status": "failed", "metrics": None, "error": None, "history": None}
     try:
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        saved = [os.dup(1), os.dup(2)]
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        try:
-            limit_tensorflow_threads(task_cpus())
-            from fkd_ops.train.training import read_history, train
+        with output_to(log):
+            try:
+                limit_tensorflow_threads(task_cpus())
+                from fkd_ops.train.training import read_history, train
 
-            result = train(dataclasses.replace(config, out=run_dir), data=data.value, source=source)
-            outcome.update(status="done", metrics=result.metrics, history=read_history(run_dir / HISTORY_FILE))
-        except Exception as exc:  # a failed trial is a result: the search goes on
-            traceback.print_exc()
-            outcome["error"] = error_line(exc)
-        finally:
-            import sys
-
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for f in (fd, *saved):
-                os.close(f)
+                result = train(dataclasses.replace(config, out=run_dir), data=data.value, source=source)
+                outcome.update(status="done", metrics=result.metrics, history=read_history(run_dir / HISTORY_FILE))
+            except Exception as exc:  # a failed trial is a result: the search goes on
+                traceback.print_exc()
+                outcome["error"] = error_line(exc)
         outcome["archive"] = _pack(run_dir, {TRIAL_LOG: log})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -548,7 +538,7 @@ def tune(
             parallel = min(slots(sc), max(1, len(todo)))
             say(
                 f"spark {sc.version} on {sc.master}: {slots(sc)} task slots of {task_cpus} core(s); "
-                f"{(data.images.nbytes + data.keypoints.nbytes) / 1e6:.1f} MB of faces broadcast in "
+                f"{megabytes(data):.1f} MB of faces broadcast in "
                 f"{time.perf_counter() - t0:.1f} s; {len(todo)} trials of {base.network}, {parallel} at a time; "
                 f"log: {out / SPARK_LOG}"
             )
