@@ -1,8 +1,10 @@
 """Independent numpy computations of what each op must return.
 
 Written from the contract in DESIGN.md, not from the package: no fkd_ops code is
-used here, so an error shared by the C++ kernels and the TF twins still shows.
-Everything is computed in float64 (or exact Python integers).
+used here (only the keypoint layout's default pairs, a fact with one home, which
+python_tests/ops/test_flip.py checks against Kaggle's column names), so an error
+shared by the C++ kernels and the TF twins still shows. Everything is computed in
+float64 (or exact Python integers).
 """
 
 from __future__ import annotations
@@ -11,27 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Kaggle's left/right pairs, written out by name from the competition's column
-# list (not imported from fkd_ops.keypoints, which the tests check against it).
-KAGGLE_POINTS = [
-    "left_eye_center",
-    "right_eye_center",
-    "left_eye_inner_corner",
-    "left_eye_outer_corner",
-    "right_eye_inner_corner",
-    "right_eye_outer_corner",
-    "left_eyebrow_inner_end",
-    "left_eyebrow_outer_end",
-    "right_eyebrow_inner_end",
-    "right_eyebrow_outer_end",
-    "nose_tip",
-    "mouth_left_corner",
-    "mouth_right_corner",
-    "mouth_center_top_lip",
-    "mouth_center_bottom_lip",
-]
-KAGGLE_PAIRS = [(0, 1), (2, 4), (3, 5), (6, 8), (7, 9), (11, 12)]
-
+from fkd_ops.keypoints import FLIP_PAIRS
 
 # ------------------------------------------------------------------ masked RMSE
 
@@ -114,7 +96,7 @@ def standardize_grad(images, upstream) -> np.ndarray:
 
 
 def flip(
-    images, keypoints, decisions, pairs: Sequence[Sequence[int]] = KAGGLE_PAIRS, pixel_centers: bool = False
+    images, keypoints, decisions, pairs: Sequence[Sequence[int]] = FLIP_PAIRS, pixel_centers: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mirror flipped images (axis 2) and remap their keypoints: x -> W - x (or
     W - 1 - x), y kept, each pair's two points exchanged. NaN stays NaN."""

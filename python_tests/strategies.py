@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
+from fkd_ops.keypoints import FLIP_PAIRS
+from fkd_ops.ops.normalization import NORMALIZE_MODES
+
 FLOAT_DTYPES = (np.float32, np.float64)
 IMAGE_DTYPES = (np.uint8, np.float32, np.float64)
-NORMALIZE_MODES = ("scale", "standardize", "affine")
 
 
 def rng_from(draw) -> np.random.Generator:
@@ -115,15 +117,13 @@ class FlipCase:
 def flip_cases(draw, image_dtypes=IMAGE_DTYPES, kaggle_layout: bool | None = None) -> FlipCase:
     """Images, keypoints with NaN, decisions, and either Kaggle's 15 points and
     pairs or a random number of points with random pairs."""
-    from oracles import KAGGLE_PAIRS
-
     rng = rng_from(draw)
     shape = draw(image_shapes())
     batch, width = shape[0], shape[2]
     images = random_images(rng, shape, draw(st.sampled_from(image_dtypes)))
     kaggle = draw(st.booleans()) if kaggle_layout is None else kaggle_layout
     num_points = 15 if kaggle else draw(st.integers(0, 6))
-    pairs = KAGGLE_PAIRS if kaggle else draw(point_pairs(num_points))
+    pairs = FLIP_PAIRS if kaggle else draw(point_pairs(num_points))
     kp_dtype = draw(st.sampled_from(FLOAT_DTYPES))
     keypoints = rng.uniform(0, width, (batch, 2 * num_points)).astype(kp_dtype)
     keypoints = with_missing(rng, keypoints, draw(missing_fractions))

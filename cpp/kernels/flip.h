@@ -11,7 +11,6 @@
 #include <string>
 
 #include "kernels/image_shape.h"
-#include "kernels/normalize.h"
 #include "kernels/portability.h"
 
 namespace fkd {

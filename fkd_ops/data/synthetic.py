@@ -91,7 +91,6 @@ class SyntheticFaces:
 _MEAN = np.asarray(model.MEAN_SHAPE, np.float64)
 _MODES = np.asarray(model.MODES, np.float64)
 _MODE_SD = np.asarray(model.MODE_STDDEVS, np.float64)
-_ALL_POINTS = (1 << NUM_KEYPOINTS) - 1
 
 
 def _pose_factor(group: str) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,8 @@ decisions, the fused path, and gradients."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradcheck
 import numpy as np
 import oracles
@@ -15,6 +17,8 @@ from strategies import FLOAT_DTYPES, IMAGE_DTYPES, NORMALIZE_MODES, flip_cases, 
 
 import fkd_ops
 from fkd_ops.ops import libraries, reference
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def flip_kwargs(case) -> dict:
@@ -46,18 +50,20 @@ def test_native_face_matches_op(case):
 
 
 def test_kaggle_layout_constants():
-    assert fkd_ops.KEYPOINT_NAMES == tuple(oracles.KAGGLE_POINTS)
+    # Kaggle's own order of the 30 columns: the lookup table asks image 1 for all of them.
+    lookup = (FIXTURES / "IdLookupTable_excerpt.csv").read_text().splitlines()[1:]
+    image_1 = [row.split(",")[2] for row in lookup if row.split(",")[1] == "1"]
+    assert fkd_ops.KEYPOINT_COLUMNS == tuple(image_1)
+    assert fkd_ops.KEYPOINT_NAMES == tuple(c[:-2] for c in image_1[::2])
     assert fkd_ops.NUM_KEYPOINTS == 15 and fkd_ops.NUM_COORDINATES == 30
-    assert fkd_ops.KEYPOINT_COLUMNS[:4] == (
-        "left_eye_center_x",
-        "left_eye_center_y",
-        "right_eye_center_x",
-        "right_eye_center_y",
-    )
-    assert fkd_ops.KEYPOINT_COLUMNS[-1] == "mouth_center_bottom_lip_y"
-    assert sorted(fkd_ops.FLIP_PAIRS) == sorted(oracles.KAGGLE_PAIRS)
+    # The pairs are exactly the points whose names say left or right, each with
+    # the point named the other way; the nose tip and the lip centres stay put.
+    names = fkd_ops.KEYPOINT_NAMES
+    sided = {i for i, n in enumerate(names) if "left" in n.split("_") or "right" in n.split("_")}
+    assert sorted(k for pair in fkd_ops.FLIP_PAIRS for k in pair) == sorted(sided)
     for left, right in fkd_ops.FLIP_PAIRS:
-        assert fkd_ops.KEYPOINT_NAMES[left].replace("left", "right") == fkd_ops.KEYPOINT_NAMES[right]
+        assert "left" in names[left].split("_")
+        assert names[left].replace("left", "right") == names[right]
     assert fkd_ops.IMAGE_SIZE == 96
 
 
