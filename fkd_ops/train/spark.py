@@ -336,8 +336,21 @@ def job_error_message(exc: BaseException) -> str:
     if python:
         name, message = python[-1].groups()
         return f"{name.rsplit('.', 1)[-1]}: {message.strip()}"
+    java = re.search(r"(java\.lang\.\w+Error)(?:: (.+))?$", text, re.M)
+    if java:  # the JVM itself failed (out of memory, ...)
+        name, message = java.groups()
+        hint = " (spark.driver.memory, spark.executor.memory)" if "OutOfMemoryError" in name else ""
+        return f"Spark's JVM: {name.rsplit('.', 1)[-1]}{': ' + message.strip() if message else ''}{hint}"
     reason = re.search(r"Job aborted due to stage failure: (.+)", text)
     return reason.group(1).strip() if reason else _one_line(exc)
+
+
+def is_running(sc: Any) -> bool:
+    """Whether ``sc`` can still run jobs (a JVM that failed stops it)."""
+    try:
+        return not sc._jsc.sc().isStopped()
+    except Exception:
+        return False
 
 
 # --------------------------------------------------------------------------- inside a task

@@ -23,6 +23,7 @@ The tune folder::
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import io
@@ -36,7 +37,7 @@ import tarfile
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,8 +57,10 @@ from fkd_ops.train.config import (
 from fkd_ops.train.spark import (
     DEFAULT_MASTER,
     SPARK_LOG,
+    SparkJobError,
     ensure_spark,
     error_line,
+    is_running,
     job_error_message,
     limit_tensorflow_threads,
     megabytes,
@@ -109,8 +112,11 @@ _OUTCOME = ("status", "metrics", "error", "wall_time_s", "history", "host", "pea
 """What a trial's Spark task reports (besides its folder)."""
 
 _KEPT_FROM_TRIALS = (CHECKPOINT_FILE, BACKUP_DIR)
-"""Left on the executors: the resume state of a trial that has finished (the
-network itself is model.keras)."""
+"""Removed from a trial's folder: the resume state of a run that has ended (the
+network itself is model.keras; a trial interrupted midway starts again)."""
+
+CHUNK = 8 << 20
+"""Largest piece of a trial's folder shipped to the driver (bytes)."""
 
 
 def option_flag(name: str) -> str:
@@ -326,28 +332,39 @@ class TuneResult:
 # --------------------------------------------------------------------------- inside a Spark task
 
 
-def _pack(folder: Path, extra: Mapping[str, Path]) -> bytes:
-    """A tar archive of ``folder`` (minus the finished run's resume state) and the ``extra`` files."""
+def _pack(folder: Path) -> Iterator[bytes]:
+    """A tar archive of ``folder`` in pieces of at most CHUNK bytes, so that no
+    record Spark carries is large."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        if folder.is_dir():
-            for entry in sorted(folder.iterdir()):
-                if entry.name not in _KEPT_FROM_TRIALS:
-                    tar.add(entry, arcname=entry.name)
-        for name, path in extra.items():
-            if path.is_file():
-                tar.add(path, arcname=name)
-    return buffer.getvalue()
+        for entry in sorted(folder.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    data = buffer.getbuffer()
+    for begin in range(0, len(data), CHUNK):
+        yield bytes(data[begin : begin + CHUNK])
 
 
-def _run_trial(_index: int, *, config: TrainConfig, data: Any, source: str) -> dict[str, Any]:
-    """Trains one configuration in a Spark task and returns its outcome and its
-    run folder (a tar archive); never raises for a failed training."""
+def _scratch(out: Path, trial_id: str) -> tuple[Path, bool]:
+    """Where a trial trains: under the tune folder when this executor sees it (a
+    local master, or a file system the cluster shares), else in a temporary folder
+    whose contents are shipped to the driver. Returns (folder, shared)."""
+    trials = out / TRIALS_DIR
+    if trials.is_dir() and os.access(trials, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix=f".{trial_id}.", suffix=".partial", dir=trials)), True
+    return Path(tempfile.mkdtemp(prefix=f"fkd-ops-{trial_id}-")), False
+
+
+def _run_trial(
+    _partition: Iterator[int], *, config: TrainConfig, data: Any, source: str, trial_id: str, out: Path
+) -> Iterator[Any]:
+    """Trains one configuration in a Spark task. Yields its outcome (a dict; a
+    failed training is an outcome, not an exception), then, where the driver
+    cannot see the trial's folder, the folder as tar pieces."""
     import resource
     import socket
 
     started = time.perf_counter()
-    scratch = Path(tempfile.mkdtemp(prefix="fkd-ops-trial-"))
+    scratch, shared = _scratch(out, trial_id)
     run_dir, log = scratch / "run", scratch / TRIAL_LOG
     outcome: dict[str, Any] = {"status": "failed", "metrics": None, "error": None, "history": None}
     try:
@@ -361,14 +378,27 @@ def _run_trial(_index: int, *, config: TrainConfig, data: Any, source: str) -> d
             except Exception as exc:  # a failed trial is a result: the search goes on
                 traceback.print_exc()
                 outcome["error"] = error_line(exc)
-        outcome["archive"] = _pack(run_dir, {TRIAL_LOG: log})
+        run_dir.mkdir(exist_ok=True)
+        os.replace(log, run_dir / TRIAL_LOG)
+        for name in _KEPT_FROM_TRIALS:
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        outcome.update(
+            wall_time_s=round(time.perf_counter() - started, 2),
+            host=socket.gethostname(),
+            # The Python worker's peak memory: what an executor must hold per trial.
+            peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            folder=str(run_dir) if shared else None,
+        )
+        yield outcome
+        if not shared:
+            yield from _pack(run_dir)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    outcome["wall_time_s"] = round(time.perf_counter() - started, 2)
-    outcome["host"] = socket.gethostname()
-    # The Python worker's peak memory: what an executor must hold per trial.
-    outcome["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    return outcome
+        if not shared:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the driver
@@ -417,26 +447,35 @@ def _load_state(out: Path, identity: Mapping[str, Any], trials: list[Trial]) -> 
     return done
 
 
-def _gather(out: Path, trial: Trial, archive: bytes | None) -> None:
-    """Unpacks a trial's run folder under ``out``/trials/, replacing an earlier
-    attempt's only once the new one is complete."""
-    if archive is None:
-        return
+def _gather(out: Path, trial: Trial, folder: str | None, pieces: Sequence[bytes]) -> str | None:
+    """Puts a trial's run folder at ``out``/trials/<id>: moves it there when the
+    trial wrote it under the tune folder, else unpacks the ``pieces`` it shipped.
+    A new attempt replaces an earlier one only once it is complete. Returns why
+    the folder could not be gathered, or None."""
     trials = out / TRIALS_DIR
-    trials.mkdir(exist_ok=True)
-    final, partial = trials / trial.id, trials / f".{trial.id}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(partial, filter="data")
-    config = partial / CONFIG_FILE
-    if config.is_file():  # it names the executor's scratch folder: name this one
+    final = trials / trial.id
+    if folder is not None:
+        source = Path(folder)
+        if not source.is_dir():
+            return (
+                f"its folder {source} was written on {trial.host} and is not visible here: on a cluster, give --out "
+                "a folder every executor sees, or none that exists on the executors"
+            )
+    else:
+        source = Path(tempfile.mkdtemp(prefix=f".{trial.id}.", suffix=".partial", dir=trials)) / "run"
+        source.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(b"".join(pieces))) as tar:
+            tar.extractall(source, filter="data")
+    config = source / CONFIG_FILE
+    if config.is_file():  # it names the folder the trial trained in: name this one
         settings = json.loads(config.read_text())
         settings["out"] = str(final)
         write_json(config, settings)
     if final.exists():
         shutil.rmtree(final)
-    os.replace(partial, final)
+    os.replace(source, final)
+    shutil.rmtree(source.parent, ignore_errors=True)
+    return None
 
 
 def tune_table(trials: Sequence[Trial]) -> str:
@@ -512,8 +551,10 @@ def tune(
             raise TrainingError(
                 f"{out} is not empty: pass --resume to continue the tune there, or choose another --out"
             )
-        out.mkdir(parents=True, exist_ok=True)
         finished = 0
+    (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
+    for leftover in (out / TRIALS_DIR).glob(".*.partial"):  # of trials that a kill interrupted
+        shutil.rmtree(leftover, ignore_errors=True)
     if data is None:
         from fkd_ops.data.builtin import load_training_set
 
@@ -544,28 +585,39 @@ def tune(
             )
             extra["spark"]["version"] = sc.version
 
-            def run(trial: Trial) -> dict[str, Any]:
+            def run(trial: Trial) -> list[Any]:
                 sc.setJobGroup(trial.id, f"fkd-ops tune {trial.id}: {describe(trial.options)}", True)
-                task = functools.partial(_run_trial, config=configs[trial.id], data=shared, source=source)
+                task = functools.partial(
+                    _run_trial, config=configs[trial.id], data=shared, source=source, trial_id=trial.id, out=out
+                )
                 try:
-                    return sc.parallelize([0], 1).map(task).collect()[0]
+                    return sc.parallelize([0], 1).mapPartitions(task).collect()
                 except Exception as exc:  # the task itself died (a crash, a kill, lost executor)
-                    return {"status": "failed", "error": f"Spark task: {job_error_message(exc)}"}
+                    return [{"status": "failed", "error": f"Spark task: {job_error_message(exc)}"}]
 
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="fkd-tune")
             futures = {pool.submit(run, t): t for t in todo}
             try:
                 for future in concurrent.futures.as_completed(futures):
-                    trial, outcome = futures[future], future.result()
-                    _gather(out, trial, outcome.pop("archive", None))
+                    trial, (outcome, *pieces) = futures[future], future.result()
+                    if "folder" not in outcome and not is_running(sc):
+                        raise SparkJobError(
+                            f"Spark stopped during trial {trial.id}: {outcome['error']}; the finished trials are "
+                            f"recorded in {out / TUNE_FILE}: rerun with --resume (Spark's log: {out / SPARK_LOG})"
+                        )
                     for key in _OUTCOME:
                         setattr(trial, key, outcome.get(key))
+                    if "folder" in outcome:  # the task ran to its end
+                        problem = _gather(out, trial, outcome["folder"], pieces)
+                        if problem:
+                            trial.status, trial.error = "failed", problem
                     count += 1
                     _state(out, identity, trials, extra)
                     say(_progress_line(trial, count, total))
             except BaseException:
                 # Interrupted: stop the running trials; tune.json keeps the finished ones.
-                sc.cancelAllJobs()
+                with contextlib.suppress(Exception):
+                    sc.cancelAllJobs()
                 raise
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -615,5 +667,6 @@ def _plot(out: Path, ranked: Sequence[Trial], shown: int = 6) -> None:
         curves,
         out / CURVES_FILE,
         baseline=(ranked[0].metrics or {}).get("mean_baseline_validation_rmse_px"),
-        title=f"{ranked[0].metrics['network']}: the best {min(shown, len(ranked))} of the tune's trials",
+        title=f"{ranked[0].metrics['network']} tune: "
+        + ("every finished trial" if len(ranked) <= shown else f"the {shown} best of {len(ranked)} finished trials"),
     )

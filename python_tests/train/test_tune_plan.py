@@ -1,13 +1,16 @@
 """The search space of `fkd-ops tune`: grids in order, seeded random draws inside
-their ranges, options applied to a run's settings, and one-line reasons for
-what cannot be searched. Plain Python: no Spark, no TensorFlow."""
+their ranges, options applied to a run's settings, one-line reasons for what
+cannot be searched; and trial folders gathered on the driver. Plain Python: no
+Spark, no TensorFlow."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from fkd_ops.train import tune as tune_module
 from fkd_ops.train.config import TrainConfig
 from fkd_ops.train.tune import Range, SearchSpace, apply_options, parse_grid, parse_ranges
 
@@ -71,3 +74,31 @@ def test_options_apply_to_the_network_and_to_the_run():
 def test_what_cannot_be_searched_says_why(build, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace("+", r"\+")):
         build()
+
+
+def test_a_trial_folder_shipped_in_pieces_is_gathered_whole(tmp_path, monkeypatch):
+    # Where the executors cannot see the tune folder, a trial ships its folder to
+    # the driver as tar pieces; the driver unpacks them in place of an earlier attempt.
+    monkeypatch.setattr(tune_module, "CHUNK", 1000)
+    run = tmp_path / "executor" / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "config.json").write_text('{"network": "cnn", "out": "/scratch/on/the/executor"}')
+    (run / "model.keras").write_bytes(bytes(range(256)) * 20)
+    (run / "logs" / "events").write_text("event")
+    pieces = list(tune_module._pack(run))
+    assert len(pieces) > 5 and max(map(len, pieces)) <= 1000
+
+    out = tmp_path / "tune"
+    (out / "trials" / "t004").mkdir(parents=True)
+    (out / "trials" / "t004" / "stale").write_text("an earlier, failed attempt")
+    trial = tune_module.Trial(id="t004", options={"dropout": 0.3}, host="executor-1")
+    assert tune_module._gather(out, trial, None, pieces) is None
+    folder = out / "trials" / "t004"
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "logs", "model.keras"]
+    assert (folder / "model.keras").read_bytes() == (run / "model.keras").read_bytes()
+    assert json.loads((folder / "config.json").read_text())["out"] == str(folder)
+    assert [p.name for p in (out / "trials").iterdir()] == ["t004"]  # no temporary folder left
+
+    # A folder written on an executor's own disk, out of the driver's sight: said so.
+    problem = tune_module._gather(out, trial, str(tmp_path / "elsewhere"), [])
+    assert "executor-1" in problem and "every executor sees" in problem
