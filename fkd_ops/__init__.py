@@ -86,6 +86,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("build_network", "build_predictor"), "fkd_ops.keras.networks"),
     **dict.fromkeys(("TrainConfig", "TrainingError"), "fkd_ops.train.config"),
     **dict.fromkeys(("train", "TrainResult"), "fkd_ops.train.training"),
+    "train_on_spark": "fkd_ops.train.spark",
+    **dict.fromkeys(("tune", "SearchSpace", "Range", "TuneResult"), "fkd_ops.train.tune"),
 }
 
 __all__ = [
@@ -148,7 +150,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
         random_flip_normalize,
     )
     from fkd_ops.train.config import TrainConfig, TrainingError  # noqa: F401
+    from fkd_ops.train.spark import train_on_spark  # noqa: F401
     from fkd_ops.train.training import TrainResult, train  # noqa: F401
+    from fkd_ops.train.tune import Range, SearchSpace, TuneResult, tune  # noqa: F401
 
 
 # ---------------------------------------------------------------- Keras objects

@@ -1,4 +1,4 @@
-"""The ``fkd-ops`` command: train, evaluate, predict and show.
+"""The ``fkd-ops`` command: train, tune, evaluate, predict and show.
 
 Every failure the user can cause (bad arguments, unreadable or malformed files,
 a run folder in the way) ends with one line on stderr and a non-zero exit.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import logging
 import os
@@ -22,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from fkd_ops.data.splits import PROTOCOLS
-from fkd_ops.keras.options import NETWORK_NAMES, OPTIMIZERS
+from fkd_ops.keras.options import NETWORK_NAMES, OPTIMIZERS, NetworkOptions
 from fkd_ops.ops.normalization import IMAGE_NORMALIZATIONS
-from fkd_ops.train.config import DEFAULT_EPOCHS, STRATEGIES
+from fkd_ops.train.config import CONFIG_FILE, DEFAULT_EPOCHS, METRICS_FILE, SPARK_STRATEGY, STRATEGIES, TrainConfig
+from fkd_ops.train.spark import DEFAULT_MASTER
+from fkd_ops.train.tune import TUNABLE
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -108,6 +111,64 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_training_args(p: argparse.ArgumentParser) -> None:
+    """The options of one training run, shared by train and tune."""
+    _add_data_args(p)
+    p.add_argument("--epochs", type=_positive_int, default=None, help=f"epochs (default per network: {DEFAULT_EPOCHS})")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="global batch size (default 64)")
+    p.add_argument(
+        "--early-stopping",
+        type=_positive_int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop when validation RMSE has not improved for PATIENCE epochs (keeps the best weights)",
+    )
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    p.add_argument(
+        "--learning-rate",
+        type=_number,
+        default=None,
+        help="initial learning rate (default per network and optimizer, e.g. Adam: 1e-4 for the "
+        "dense nets, 1e-3 for the CNN)",
+    )
+    p.add_argument(
+        "--final-learning-rate",
+        type=_number,
+        default=None,
+        help="decay the learning rate linearly to this value over the run",
+    )
+    p.add_argument("--momentum", type=_number, default=0.9, help="Nesterov momentum (default 0.9)")
+    p.add_argument("--l2", type=_number, default=0.0, help="L2 penalty on the weights")
+    p.add_argument("--dropout", type=_number, default=0.0, help="dropout rate of the dense layers")
+    p.add_argument("--hidden-units", type=_positive_int, default=100, help="units of the hidden network (100)")
+    p.add_argument("--flip-probability", type=_number, default=0.5, help="training-time horizontal flips")
+    p.add_argument("--no-flip", action="store_true", help="no flip augmentation")
+    p.add_argument("--normalization", choices=IMAGE_NORMALIZATIONS, default="scale")
+
+
+def _add_spark_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--spark-master",
+        default=DEFAULT_MASTER,
+        metavar="URL",
+        help=f"Spark master: {DEFAULT_MASTER} (default: Spark embedded here, a task slot per core), local[N], "
+        "or a cluster's spark://, yarn or k8s:// URL",
+    )
+    p.add_argument(
+        "--spark-conf",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="a Spark setting, e.g. spark.executor.memory=4g (repeatable)",
+    )
+    p.add_argument(
+        "--spark-task-cpus",
+        type=_positive_int,
+        default=1,
+        help="cores per Spark task; TensorFlow in each task uses as many threads (default 1)",
+    )
+
+
 def _configure_devices(cpu_replicas: int | None) -> None:
     if cpu_replicas and cpu_replicas > 1:
         import tensorflow as tf
@@ -116,18 +177,8 @@ def _configure_devices(cpu_replicas: int | None) -> None:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
 
 
-def _train(args: argparse.Namespace) -> int:
-    _configure_devices(args.cpu_replicas)
-    from fkd_ops.data.builtin import load_training_set
-    from fkd_ops.keras.options import NetworkOptions
-    from fkd_ops.train.config import CONFIG_FILE, METRICS_FILE, TrainConfig
-    from fkd_ops.train.training import TrainResult, summary_table, train
-
-    names = list(NETWORK_NAMES) if args.model == "all" else [args.model]
-    if args.resume and args.out is None:
-        raise UsageError("--resume needs --out: the folder of the run to continue")
-    out = args.out or Path("runs") / _timestamp()
-    options = NetworkOptions(
+def _network_options(args: argparse.Namespace) -> NetworkOptions:
+    return NetworkOptions(
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         final_learning_rate=args.final_learning_rate,
@@ -136,29 +187,52 @@ def _train(args: argparse.Namespace) -> int:
         dropout=args.dropout,
         hidden_units=args.hidden_units,
     )
-    seed = 0 if args.seed is None else args.seed
-    data_seed = 0 if args.data_seed is None else args.data_seed
-    data, source = load_training_set(args.data, data_seed=data_seed)
+
+
+def _train_config(args: argparse.Namespace, name: str, out: Path, strategy: str = "default") -> TrainConfig:
+    """The TrainConfig of ``name`` from the training options that train and tune share."""
+    return TrainConfig(
+        network=name,
+        out=out,
+        data=args.data,
+        protocol=args.protocol or "masked",
+        epochs=args.epochs or DEFAULT_EPOCHS[name],
+        batch_size=args.batch_size,
+        seed=0 if args.seed is None else args.seed,
+        data_seed=0 if args.data_seed is None else args.data_seed,
+        flip_probability=0.0 if args.no_flip else args.flip_probability,
+        normalization=args.normalization,
+        early_stopping=args.early_stopping,
+        strategy=strategy,
+        options=_network_options(args),
+        verbose=getattr(args, "progress", 1),
+    )
+
+
+def _train(args: argparse.Namespace) -> int:
+    _configure_devices(args.cpu_replicas)
+    from fkd_ops.data.builtin import load_training_set
+    from fkd_ops.train.training import TrainResult, summary_table, train
+
+    names = list(NETWORK_NAMES) if args.model == "all" else [args.model]
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out: the folder of the run to continue")
+    on_spark = args.strategy == SPARK_STRATEGY
+    if not on_spark and args.spark_workers is not None:
+        raise UsageError("--spark-workers goes with --strategy spark")
+    if on_spark:
+        from fkd_ops.train.spark import ensure_spark
+
+        ensure_spark()
+    out = args.out or Path("runs") / _timestamp()
+    data, source = load_training_set(args.data, data_seed=0 if args.data_seed is None else args.data_seed)
     print(f"data: {source}: {len(data.keypoints)} faces", flush=True)
     results = []
     for name in names:
+        # A Spark run is a multi-worker run whose workers are Spark barrier tasks.
+        strategy = "multiworker" if on_spark else args.strategy
+        config = _train_config(args, name, out / name if args.model == "all" else out, strategy)
         resume = args.resume
-        config = TrainConfig(
-            network=name,
-            out=out / name if args.model == "all" else out,
-            data=args.data,
-            protocol=args.protocol or "masked",
-            epochs=args.epochs or DEFAULT_EPOCHS[name],
-            batch_size=args.batch_size,
-            seed=seed,
-            data_seed=data_seed,
-            flip_probability=0.0 if args.no_flip else args.flip_probability,
-            normalization=args.normalization,
-            early_stopping=args.early_stopping,
-            strategy=args.strategy,
-            options=options,
-            verbose=args.progress,
-        )
         if args.resume and args.model == "all":
             # The networks train one after another: an interrupted --model all has
             # finished runs before the one it stopped in, and none after it.
@@ -168,7 +242,20 @@ def _train(args: argparse.Namespace) -> int:
                 continue
             resume = (config.out / CONFIG_FILE).is_file()
         print(f"== training {name} for {config.epochs} epochs -> {config.out}", flush=True)
-        result = train(config, resume=resume, data=data, source=source)
+        if on_spark:
+            from fkd_ops.train.spark import train_on_spark
+
+            result = train_on_spark(
+                config,
+                args.spark_workers or 2,
+                resume=resume,
+                data=data,
+                source=source,
+                say=functools.partial(print, flush=True),
+                **_spark_args(args),
+            )
+        else:
+            result = train(config, resume=resume, data=data, source=source)
         results.append(result)
         m = result.metrics
         print(
@@ -193,6 +280,47 @@ def _train(args: argparse.Namespace) -> int:
         )
         print(f"\nsummary: {out / 'summary.json'}, curves: {out / 'learning_curves.png'}")
     return 0
+
+
+def _spark_args(args: argparse.Namespace) -> dict[str, Any]:
+    from fkd_ops.train.spark import parse_spark_conf
+
+    return {"master": args.spark_master, "conf": parse_spark_conf(args.spark_conf), "task_cpus": args.spark_task_cpus}
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from fkd_ops.train.tune import SearchSpace, parse_grid, parse_ranges, tune, tune_table
+
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out: the folder of the tune to continue")
+    space = SearchSpace(
+        grid=parse_grid(args.grid or []),
+        ranges=parse_ranges(args.range or []),
+        trials=args.trials,
+        seed=args.search_seed,
+    )
+    out = args.out or Path("runs") / f"tune-{_timestamp()}"
+    result = tune(
+        _train_config(args, args.model, out),
+        space,
+        out,
+        resume=args.resume,
+        say=functools.partial(print, flush=True),
+        **_spark_args(args),
+    )
+    print()
+    print(tune_table(result.trials))
+    done = [t for t in result.trials if t.status == "done"]
+    print(f"\n{len(done)} of {len(result.trials)} trials finished; tune.json, curves and trial folders in {result.out}")
+    if result.best is None:
+        print("no trial finished: see the errors above and each trial's trial.log", file=sys.stderr)
+        return EXIT_FAILURE
+    m = result.best.metrics
+    print(
+        f"best: {result.best.id}, validation RMSE {m['validation_rmse_px']:.3f} px "
+        f"(predict-the-mean {m['mean_baseline_validation_rmse_px']:.3f} px); train it with:\n  {result.best_command}"
+    )
+    return 0 if len(done) == len(result.trials) else EXIT_FAILURE
 
 
 class UsageError(Exception):
@@ -425,45 +553,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train on the built-in synthetic set or Kaggle's training.csv/.zip.",
     )
     t.add_argument("--model", choices=(*NETWORK_NAMES, "all"), default="all")
-    _add_data_args(t)
-    t.add_argument("--epochs", type=_positive_int, default=None, help=f"epochs (default per network: {DEFAULT_EPOCHS})")
-    t.add_argument("--batch-size", type=_positive_int, default=64, help="global batch size (default 64)")
+    _add_training_args(t)
     t.add_argument("--out", type=Path, default=None, help="run folder (default runs/<timestamp>)")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     t.add_argument(
-        "--early-stopping",
+        "--strategy",
+        choices=(*STRATEGIES, SPARK_STRATEGY),
+        default="default",
+        help="tf.distribute strategy: mirrored over local devices, multiworker from TF_CONFIG, spark: "
+        "multiworker over Spark barrier tasks",
+    )
+    t.add_argument(
+        "--spark-workers",
         type=_positive_int,
         default=None,
-        metavar="PATIENCE",
-        help="stop when validation RMSE has not improved for PATIENCE epochs (keeps the best weights)",
+        help="with --strategy spark: TensorFlow workers, one Spark task each, started together (default 2)",
     )
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    t.add_argument(
-        "--learning-rate",
-        type=_number,
-        default=None,
-        help="initial learning rate (default per network and optimizer, e.g. Adam: 1e-4 for the "
-        "dense nets, 1e-3 for the CNN)",
-    )
-    t.add_argument(
-        "--final-learning-rate",
-        type=_number,
-        default=None,
-        help="decay the learning rate linearly to this value over the run",
-    )
-    t.add_argument("--momentum", type=_number, default=0.9, help="Nesterov momentum (default 0.9)")
-    t.add_argument("--l2", type=_number, default=0.0, help="L2 penalty on the weights")
-    t.add_argument("--dropout", type=_number, default=0.0, help="dropout rate of the dense layers")
-    t.add_argument("--hidden-units", type=_positive_int, default=100, help="units of the hidden network (100)")
-    t.add_argument("--flip-probability", type=_number, default=0.5, help="training-time horizontal flips")
-    t.add_argument("--no-flip", action="store_true", help="no flip augmentation")
-    t.add_argument("--normalization", choices=IMAGE_NORMALIZATIONS, default="scale")
-    t.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default="default",
-        help="tf.distribute strategy: mirrored over local devices, multiworker from TF_CONFIG",
-    )
+    _add_spark_args(t)
     t.add_argument(
         "--cpu-replicas",
         type=_positive_int,
@@ -473,6 +579,40 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--progress", type=int, choices=(0, 1, 2), default=1, help="Keras progress: 0 silent, 1 bar, 2 line per epoch"
     )
+
+    # The driver only plans, broadcasts and gathers: TensorFlow runs in Spark's workers.
+    u = command(
+        "tune",
+        _tune,
+        tensorflow=False,
+        help="hyperparameter search on Spark: one trial per configuration, sorted by validation RMSE",
+        description="Train one network with many settings, each trial a Spark task on the same split, and "
+        "rank them by validation RMSE. Every option of train can be fixed here; --grid and --range vary them.",
+    )
+    u.add_argument("--model", choices=NETWORK_NAMES, required=True)
+    _add_training_args(u)
+    u.add_argument(
+        "--grid",
+        nargs="+",
+        action="extend",
+        metavar="NAME=V1,V2",
+        help="values to try, e.g. learning_rate=1e-3,3e-4 dropout=0,0.3 (every combination, or drawn with "
+        f"--trials); NAME is one of: {', '.join(TUNABLE)}",
+    )
+    u.add_argument(
+        "--range",
+        nargs="+",
+        action="extend",
+        metavar="NAME=LOW:HIGH[:log]",
+        help="an interval to draw from (uniformly, or in its logarithm with :log); needs --trials",
+    )
+    u.add_argument("--trials", type=_positive_int, default=None, help="random search: this many trials")
+    u.add_argument("--search-seed", type=_non_negative_int, default=0, help="seed of the random search (default 0)")
+    u.add_argument("--out", type=Path, default=None, help="tune folder (default runs/tune-<timestamp>)")
+    u.add_argument(
+        "--resume", action="store_true", help="continue the interrupted tune in --out (finished trials are kept)"
+    )
+    _add_spark_args(u)
 
     e = command("evaluate", _evaluate, help="RMSE of a trained network, per keypoint and against the mean")
     e.add_argument("run", type=Path, help="run folder (or its predictor.keras)")

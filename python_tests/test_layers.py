@@ -93,18 +93,20 @@ def test_keypoints_import_in_a_venv_without_tensorflow(tmp_path):
 
 
 def test_reader_synthetic_faces_and_cli_help_need_no_tensorflow(tmp_path):
-    # TensorFlow and Keras made unimportable: any import of them fails loudly.
+    # TensorFlow, Keras and PySpark made unimportable: any import of them fails loudly.
     code = f"""
 import sys
 sys.modules["tensorflow"] = None
 sys.modules["keras"] = None
+sys.modules["pyspark"] = None
 import fkd_ops
 from fkd_ops.data.synthetic import write_synthetic_kaggle
 from fkd_ops.data.kaggle_files import read_training
 files = write_synthetic_kaggle({str(tmp_path)!r}, n_train=3, n_test=2, seed=5)
 print(read_training(files.training).images.shape)
 from fkd_ops import cli
-for argv in (["--help"], ["train", "--help"], ["evaluate", "--help"], ["predict", "--help"], ["show", "--help"]):
+for argv in (["--help"], ["train", "--help"], ["tune", "--help"], ["evaluate", "--help"], ["predict", "--help"],
+             ["show", "--help"]):
     try:
         cli.main(argv)
     except SystemExit as exit:

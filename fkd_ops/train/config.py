@@ -18,6 +18,10 @@ STRATEGIES: tuple[str, ...] = ("default", "mirrored", "multiworker")
 """tf.distribute strategies: the default one, mirrored over local devices, or
 multi-worker from TF_CONFIG."""
 
+SPARK_STRATEGY = "spark"
+"""``train --strategy spark``: multi-worker training whose workers are Spark
+barrier tasks (fkd_ops.train.spark); each task runs the ``multiworker`` strategy."""
+
 DEFAULT_EPOCHS: dict[str, int] = {"linear": 15, "hidden": 15, "cnn": 4}
 """Epochs when none are given: the built-in main job trains all three networks in
 a few minutes on two cores."""
