@@ -39,7 +39,7 @@ from fkd_ops.data.face_drawing import render_faces
 from fkd_ops.files import atomic_write
 from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_COLUMNS, NUM_KEYPOINTS
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever the bytes written for a given seed change (it keys the cache)."""
 
 TRAINING_FILE = "training.csv"
