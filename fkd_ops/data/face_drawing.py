@@ -603,7 +603,17 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     _paint(albedo, facial, hair_texture)
 
     canvas = _on_canvas(albedo)
-    light_side = np.sign(rng.uniform(-1, 1, b) + 1e-9)
+    # The light: mostly frontal, a third of faces lit from one side (more often
+    # the image's right, as in the real set: a property of the set, not of any
+    # one face), from above or level. light_side: where the catchlights sit.
+    oblique = rng.random(b) < 0.35
+    elevation = np.where(oblique, rng.uniform(0.45, 0.9, b), rng.uniform(1.05, 1.45, b))  # above the image plane
+    azimuth = rng.uniform(-0.4 * np.pi, 0.1 * np.pi, b)  # towards the image's right, mostly from above
+    azimuth = np.where(rng.random(b) < 0.7, azimuth, np.pi - azimuth)
+    light = np.stack(
+        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=1
+    )
+    light_side = -np.sign(light[:, 0] + 1e-9)
     _draw_nose(canvas, rng, kp[:, _P["nose_tip"]], ux, iod, skin)
     brow_colour = np.minimum(hair_colour, skin * 0.4) * rng.uniform(0.4, 0.9, b)
     for side in ("left", "right"):
@@ -662,12 +672,6 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     gx[:, :, 1:-1] = (height[:, :, 2:] - height[:, :, :-2]) * _F(0.5)
     gy[:, 1:-1, :] = (height[:, 2:, :] - height[:, :-2, :]) * _F(0.5)
 
-    above_light = rng.random(b) < 0.85
-    azimuth = np.where(above_light, rng.uniform(np.pi * 1.05, np.pi * 1.95, b), rng.uniform(0, 2 * np.pi, b))
-    elevation = rng.uniform(0.95, 1.45, b)  # radians above the image plane
-    light = np.stack(
-        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=1
-    )
     ambient = rng.uniform(0.45, 0.75, b)
     diffuse, sheen = _lit(-gx, -gy, light, ambient, rng.uniform(0.0, 0.25, b))
 
