@@ -568,8 +568,8 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     albedo = _col(skin) * (
         _F(1.0)
         + _F(0.05) * _smooth_noise(rng, b, 7)
-        + _col(rng.uniform(0.04, 0.09, b)) * _smooth_noise(rng, b, 30)
-        + _col(rng.uniform(0.02, 0.06, b)) * _smooth_noise(rng, b, 64)
+        + _col(rng.uniform(0.02, 0.06, b)) * _smooth_noise(rng, b, 30)
+        + _col(rng.uniform(0.04, 0.09, b)) * _smooth_noise(rng, b, 64)
     )
     under_eyes = sum(_blob(a, v, side * 0.5, 0.2, 0.3, 0.14) for side in (-1.0, 1.0))
     albedo *= _F(1.0) - _col(rng.uniform(0.0, 0.1, b)) * under_eyes
@@ -705,7 +705,7 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     img *= _F(1.0) - _col(rng.uniform(0.0, 0.08, b)) * radius2
     img = np.clip(img, _F(0), None) ** _col(rng.uniform(0.8, 1.1, b))
     mean = img.mean(axis=(1, 2), keepdims=True)
-    img = (img - mean) * _col(rng.uniform(1.3, 1.55, b)) + mean + _col(rng.uniform(-0.05, 0.05, b))
+    img = (img - mean) * _col(rng.uniform(1.35, 1.55, b)) + mean + _col(rng.uniform(-0.05, 0.05, b))
     # The film's or sensor's toe: shadows flatten out above black instead of clipping.
     black = _col(rng.uniform(0.04, 0.1, b))
     img = np.sqrt(np.maximum(img, _F(0)) ** 2 + black * black)
