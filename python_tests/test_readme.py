@@ -21,3 +21,9 @@ def test_readme_example_runs():
     assert int(result.count) == np.count_nonzero(~missing)
     x = scope["x"].numpy()
     assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_readme_code_blocks_are_closed():
+    # An unclosed fence turns the rest of the README into one code block.
+    fences = [n for n, line in enumerate(README.read_text().splitlines(), 1) if line.startswith("```")]
+    assert len(fences) % 2 == 0, f"README.md fences at lines {fences}: one is not closed"
