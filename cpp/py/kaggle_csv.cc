@@ -19,8 +19,6 @@ namespace fkd {
 namespace kaggle {
 namespace {
 
-constexpr const char* kImageColumn = "Image";
-constexpr const char* kImageIdColumn = "ImageId";
 constexpr size_t kShownChars = 40;  // how much of a bad field an error quotes
 
 // A field's text for an error message, cut short and with control characters escaped.
@@ -44,17 +42,6 @@ std::string quote(const char* begin, const char* end) {
   }
   if (n > kShownChars) out += "...";
   return out + "'";
-}
-
-std::vector<std::string> expected_header(FileKind kind) {
-  std::vector<std::string> names;
-  if (kind == FileKind::kTraining) {
-    names = keypoint_columns();
-  } else {
-    names.push_back(kImageIdColumn);
-  }
-  names.push_back(kImageColumn);
-  return names;
 }
 
 // The expected header for messages: in full when short, else its ends.
@@ -352,31 +339,8 @@ void check_row_not_empty(const RowContext& ctx, const char* begin, const char* e
 
 }  // namespace
 
-const std::vector<std::string>& keypoint_columns() {
-  static const std::vector<std::string> columns = [] {
-    const char* names[] = {"left_eye_center",
-                           "right_eye_center",
-                           "left_eye_inner_corner",
-                           "left_eye_outer_corner",
-                           "right_eye_inner_corner",
-                           "right_eye_outer_corner",
-                           "left_eyebrow_inner_end",
-                           "left_eyebrow_outer_end",
-                           "right_eyebrow_inner_end",
-                           "right_eyebrow_outer_end",
-                           "nose_tip",
-                           "mouth_left_corner",
-                           "mouth_right_corner",
-                           "mouth_center_top_lip",
-                           "mouth_center_bottom_lip"};
-    std::vector<std::string> out;
-    for (const char* n : names) {
-      out.push_back(std::string(n) + "_x");
-      out.push_back(std::string(n) + "_y");
-    }
-    return out;
-  }();
-  return columns;
+size_t header_columns(FileKind kind) {
+  return kind == FileKind::kTraining ? kNumKeypointColumns + 1 : 2;
 }
 
 KaggleCsvError::KaggleCsvError(int64_t line, int64_t column, std::string field, std::string reason)
@@ -424,8 +388,7 @@ namespace {
 
 // Compares the header (its text up to its line break) field by field, so the
 // error names the first wrong one.
-void check_header(const char* data, int64_t header_end, FileKind kind) {
-  const std::vector<std::string> header = expected_header(kind);
+void check_header(const char* data, int64_t header_end, const Header& header) {
   const char* header_content_end = data + header_end;
   const char* p = data;
   for (size_t col = 0;; ++col) {
@@ -474,11 +437,10 @@ inline int64_t line_end_of(int64_t mark) { return mark >> 1; }
 
 }  // namespace
 
-RowIndex index_rows(const Source& source, FileKind kind, int num_threads) {
+RowIndex index_rows(const Source& source, FileKind kind, const Header& header, int num_threads) {
   const int64_t size = source.size();
   if (size == 0) {
-    throw KaggleCsvError(
-        1, 0, "", "the file is empty, expected the header " + header_text(expected_header(kind)));
+    throw KaggleCsvError(1, 0, "", "the file is empty, expected the header " + header_text(header));
   }
   const int64_t min_row = min_row_bytes(kind);
 
@@ -565,7 +527,7 @@ RowIndex index_rows(const Source& source, FileKind kind, int num_threads) {
   }
   if (header_end < 0) header_end = 0;  // the file is a line break and nothing else
   const int64_t shown = std::min(header_end, kHeaderBytesShown);
-  check_header(source.view(0, shown, &scratch), shown, kind);
+  check_header(source.view(0, shown, &scratch), shown, header);
   return rows;
 }
 
@@ -593,11 +555,10 @@ void for_each_row(const Source& source, const RowIndex& rows, int num_threads, R
 
 }  // namespace
 
-void parse_training(const Source& source, const RowIndex& rows, float* keypoints, uint8_t* images,
-                    int num_threads) {
-  static const std::vector<std::string> columns = expected_header(FileKind::kTraining);
+void parse_training(const Source& source, const RowIndex& rows, const Header& header,
+                    float* keypoints, uint8_t* images, int num_threads) {
   for_each_row(source, rows, num_threads, [&](int64_t r, const char* p, const char* end) {
-    const RowContext ctx = context_of(rows, r, &columns);
+    const RowContext ctx = context_of(rows, r, &header);
     check_row_not_empty(ctx, p, end);
     float* kp = keypoints + r * kNumKeypointColumns;
     for (int64_t c = 0; c < kNumKeypointColumns; ++c) {
@@ -609,11 +570,10 @@ void parse_training(const Source& source, const RowIndex& rows, float* keypoints
   });
 }
 
-void parse_test(const Source& source, const RowIndex& rows, int64_t* image_ids, uint8_t* images,
-                int num_threads) {
-  static const std::vector<std::string> columns = expected_header(FileKind::kTest);
+void parse_test(const Source& source, const RowIndex& rows, const Header& header,
+                int64_t* image_ids, uint8_t* images, int num_threads) {
   for_each_row(source, rows, num_threads, [&](int64_t r, const char* p, const char* end) {
-    const RowContext ctx = context_of(rows, r, &columns);
+    const RowContext ctx = context_of(rows, r, &header);
     check_row_not_empty(ctx, p, end);
     const char* q = field_end(ctx, 1, p, end);
     image_ids[r] = parse_image_id(ctx, p, q);

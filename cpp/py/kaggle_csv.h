@@ -30,10 +30,15 @@ inline constexpr int kImageSide = 96;
 inline constexpr int kImagePixels = kImageSide * kImageSide;
 inline constexpr int kNumKeypointColumns = 30;
 
-// The 30 keypoint column names of training.csv, in file order.
-const std::vector<std::string>& keypoint_columns();
-
 enum class FileKind { kTraining, kTest };
+
+// A file's header: its column names in file order, given by the caller (the
+// Python package holds Kaggle's names): for training.csv the 30 keypoint
+// columns then the image, for test.csv the image id then the image.
+using Header = std::vector<std::string>;
+
+// The number of columns a header of this kind has.
+size_t header_columns(FileKind kind);
 
 // A format error. line and column are 1-based (line 1 is the header; line 0:
 // the file as a whole, e.g. it shrank while it was read; column is the field
@@ -110,20 +115,22 @@ class ThreadStartError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Checks the header and finds the data rows, splitting the search for line
-// ends over num_threads threads. Throws KaggleCsvError for an empty file or a
-// wrong header. num_threads <= 0 picks the hardware's count.
-RowIndex index_rows(const Source& source, FileKind kind, int num_threads);
+// Checks the file's header against `header` (header_columns(kind) names) and
+// finds the data rows, splitting the search for line ends over num_threads
+// threads. Throws KaggleCsvError for an empty file or a wrong header.
+// num_threads <= 0 picks the hardware's count.
+RowIndex index_rows(const Source& source, FileKind kind, const Header& header, int num_threads);
 
 // Parses the rows of a training file into keypoints [rows, 30] (NaN = missing)
-// and images [rows, 9216]. Rows are split over num_threads threads; the error
-// reported is the one on the earliest line, so it does not depend on the split.
-void parse_training(const Source& source, const RowIndex& rows, float* keypoints, uint8_t* images,
-                    int num_threads);
+// and images [rows, 9216]; `header` names the fields in errors. Rows are split
+// over num_threads threads; the error reported is the one on the earliest line,
+// so it does not depend on the split.
+void parse_training(const Source& source, const RowIndex& rows, const Header& header,
+                    float* keypoints, uint8_t* images, int num_threads);
 
 // Parses the rows of a test file into image_ids [rows] and images [rows, 9216].
-void parse_test(const Source& source, const RowIndex& rows, int64_t* image_ids, uint8_t* images,
-                int num_threads);
+void parse_test(const Source& source, const RowIndex& rows, const Header& header,
+                int64_t* image_ids, uint8_t* images, int num_threads);
 
 }  // namespace kaggle
 }  // namespace fkd

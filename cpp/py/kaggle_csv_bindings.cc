@@ -9,10 +9,12 @@
 #include "py/kaggle_csv_bindings.h"
 
 #include <pybind11/numpy.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "py/kaggle_csv.h"
 
@@ -74,7 +76,7 @@ struct Outputs {
 };
 
 Outputs parse(const kaggle::Source& source, const kaggle::RowIndex& rows, FileKind kind,
-              int num_threads) {
+              const kaggle::Header& header, int num_threads) {
   const py::ssize_t n = rows.rows();
   const py::ssize_t side = kaggle::kImageSide;
   Outputs out;
@@ -89,41 +91,59 @@ Outputs parse(const kaggle::Source& source, const kaggle::RowIndex& rows, FileKi
     float* kp = keypoints.mutable_data();
     out.first = keypoints;
     py::gil_scoped_release release;
-    naming_memory(what, [&] { kaggle::parse_training(source, rows, kp, images, num_threads); });
+    naming_memory(what,
+                  [&] { kaggle::parse_training(source, rows, header, kp, images, num_threads); });
   } else {
     py::array_t<int64_t> ids(n);
     int64_t* id = ids.mutable_data();
     out.first = ids;
     py::gil_scoped_release release;
-    naming_memory(what, [&] { kaggle::parse_test(source, rows, id, images, num_threads); });
+    naming_memory(what, [&] { kaggle::parse_test(source, rows, header, id, images, num_threads); });
   }
   return out;
 }
 
-py::tuple read(const kaggle::Source& source, FileKind kind, int num_threads) {
+// The header the caller gives, checked for this kind's column count.
+kaggle::Header header_of(FileKind kind, const std::vector<std::string>& header) {
+  const size_t want = kaggle::header_columns(kind);
+  if (header.size() != want) {
+    throw py::value_error(std::string("the header of a ") + kind_name(kind) + " has " +
+                          std::to_string(want) + " columns, got " + std::to_string(header.size()) +
+                          " names");
+  }
+  return header;
+}
+
+py::tuple read(const kaggle::Source& source, FileKind kind, const kaggle::Header& header,
+               int num_threads) {
   kaggle::RowIndex rows;
   {
     py::gil_scoped_release release;
     rows = naming_memory(
         std::string("finding the lines of a ") + megabytes(source.size()) + " " + kind_name(kind),
-        [&] { return kaggle::index_rows(source, kind, num_threads); });
+        [&] { return kaggle::index_rows(source, kind, header, num_threads); });
   }
-  const Outputs out = parse(source, rows, kind, num_threads);
+  const Outputs out = parse(source, rows, kind, header, num_threads);
   return py::make_tuple(out.first, out.images);
 }
 
-py::tuple read_bytes(const py::buffer& buffer, FileKind kind, int num_threads) {
+py::tuple read_bytes(const py::buffer& buffer, FileKind kind,
+                     const std::vector<std::string>& header, int num_threads) {
+  const kaggle::Header checked = header_of(kind, header);
   const Bytes bytes(buffer);
-  return read(kaggle::Source(bytes.data(), static_cast<int64_t>(bytes.size())), kind, num_threads);
+  return read(kaggle::Source(bytes.data(), static_cast<int64_t>(bytes.size())), kind, checked,
+              num_threads);
 }
 
 // Reads `size` bytes of the open file `fd` with pread (no mapping: a file
 // truncated meanwhile gives an error, not SIGBUS) and parses them.
-py::tuple read_file(int fd, int64_t size, FileKind kind, int num_threads) {
+py::tuple read_file(int fd, int64_t size, FileKind kind, const std::vector<std::string>& header,
+                    int num_threads) {
+  const kaggle::Header checked = header_of(kind, header);
   if (fd < 0)
     throw py::value_error("fd must be an open file descriptor, got " + std::to_string(fd));
   if (size < 0) throw py::value_error("size must be >= 0, got " + std::to_string(size));
-  return read(kaggle::Source(fd, size), kind, num_threads);
+  return read(kaggle::Source(fd, size), kind, checked, num_threads);
 }
 
 FileKind kind_of(const std::string& kind) {
@@ -160,27 +180,30 @@ void register_kaggle_csv(py::module_& m) {
 
   m.def(
       "read_kaggle_training",
-      [](const py::buffer& data, int num_threads) {
-        return read_bytes(data, FileKind::kTraining, num_threads);
+      [](const py::buffer& data, const std::vector<std::string>& header, int num_threads) {
+        return read_bytes(data, FileKind::kTraining, header, num_threads);
       },
-      py::arg("data"), py::arg("num_threads") = 0,
-      "Parses the bytes of a Kaggle training.csv: returns (keypoints float32 [N, 30] with NaN "
+      py::arg("data"), py::arg("header"), py::arg("num_threads") = 0,
+      "Parses the bytes of a Kaggle training.csv whose header is `header` (31 names): returns "
+      "(keypoints float32 [N, 30] with NaN "
       "for missing, images uint8 [N, 96, 96]). num_threads <= 0 uses every core.");
   m.def(
       "read_kaggle_test",
-      [](const py::buffer& data, int num_threads) {
-        return read_bytes(data, FileKind::kTest, num_threads);
+      [](const py::buffer& data, const std::vector<std::string>& header, int num_threads) {
+        return read_bytes(data, FileKind::kTest, header, num_threads);
       },
-      py::arg("data"), py::arg("num_threads") = 0,
-      "Parses the bytes of a Kaggle test.csv: returns (image_ids int64 [N], images uint8 "
+      py::arg("data"), py::arg("header"), py::arg("num_threads") = 0,
+      "Parses the bytes of a Kaggle test.csv whose header is `header` (2 names): returns "
+      "(image_ids int64 [N], images uint8 "
       "[N, 96, 96]). num_threads <= 0 uses every core.");
   m.def(
       "read_kaggle_file",
-      [](int fd, int64_t size, const std::string& kind, int num_threads) {
-        return read_file(fd, size, kind_of(kind), num_threads);
-      },
-      py::arg("fd"), py::arg("size"), py::arg("kind"), py::arg("num_threads") = 0,
-      "Reads the first `size` bytes of the open file `fd` (kind 'training' or 'test') with "
+      [](int fd, int64_t size, const std::string& kind, const std::vector<std::string>& header,
+         int num_threads) { return read_file(fd, size, kind_of(kind), header, num_threads); },
+      py::arg("fd"), py::arg("size"), py::arg("kind"), py::arg("header"),
+      py::arg("num_threads") = 0,
+      "Reads the first `size` bytes of the open file `fd` (kind 'training' or 'test', header "
+      "`header`) with "
       "pread, a piece at a time, and parses them: returns the two arrays of "
       "read_kaggle_training / read_kaggle_test. A file shorter than `size` is a "
       "KaggleCsvError on line 0.");

@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
 
+TRAINING_HEADER: tuple[str, ...] = (*KEYPOINT_COLUMNS, "Image")
+"""The columns of training.csv, in file order."""
+
+TEST_HEADER: tuple[str, ...] = ("ImageId", "Image")
+"""The columns of test.csv, in file order."""
+
+HEADERS: dict[str, tuple[str, ...]] = {"training": TRAINING_HEADER, "test": TEST_HEADER}
+
 LOOKUP_COLUMNS: tuple[str, ...] = ("RowId", "ImageId", "FeatureName")
 """The columns of IdLookupTable.csv that a submission needs (Kaggle's file also
 has an empty ``Location`` column)."""
@@ -186,13 +194,14 @@ def _read_csv(path: PathLike, kind: str, num_threads: int | None) -> tuple[str, 
     if zipfile.is_zipfile(path):
         name, data = _zip_member(path, kind)
         parser = native().read_kaggle_training if kind == "training" else native().read_kaggle_test
-        first, images = _parse(name, lambda: parser(data, threads))
+        first, images = _parse(name, lambda: parser(data, HEADERS[kind], threads))
         _recognise(name, len(data), lambda: _sha256_of(data), (*_file_key(path), name))
         return name, first, images
     name = str(path)
     with open(path, "rb") as f:
         before = os.fstat(f.fileno())
-        first, images = _parse(name, lambda: native().read_kaggle_file(f.fileno(), before.st_size, kind, threads))
+        read = native().read_kaggle_file
+        first, images = _parse(name, lambda: read(f.fileno(), before.st_size, kind, HEADERS[kind], threads))
         after = os.fstat(f.fileno())
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
             raise KaggleFormatError(
@@ -317,7 +326,7 @@ def _zip_member(path: Path, kind: str) -> tuple[str, memoryview]:
                 while at >= 0:
                     end = filled + at
                     if line_end < 0:
-                        _parse(name, lambda end=end: header_parser(memoryview(buffer)[: end + 1], 1))
+                        _parse(name, lambda end=end: header_parser(memoryview(buffer)[: end + 1], HEADERS[kind], 1))
                     elif end - line_end - 1 < min_row:
                         return name, memoryview(buffer)[: end + 1]
                     line_end = end

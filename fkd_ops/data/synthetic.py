@@ -37,6 +37,7 @@ import numpy as np
 
 from fkd_ops.data import face_shape_model as model
 from fkd_ops.data.face_drawing import render_faces
+from fkd_ops.data.kaggle_files import TEST_HEADER, TRAINING_HEADER
 from fkd_ops.files import atomic_write
 from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_COLUMNS, NUM_KEYPOINTS
 
@@ -270,8 +271,8 @@ def _keypoint_fields(keypoints: np.ndarray, present: np.ndarray) -> list[bytes]:
     ]
 
 
-def _training_header() -> bytes:
-    return ",".join((*KEYPOINT_COLUMNS, "Image")).encode() + _EOL
+def _header(columns: tuple[str, ...]) -> bytes:
+    return ",".join(columns).encode() + _EOL
 
 
 def _check_count(name: str, n) -> None:
@@ -306,7 +307,7 @@ def write_synthetic_kaggle(
     total, done = n_train + n_test, 0
 
     with atomic_write(files.training, "wb") as out:
-        out.write(_training_header())
+        out.write(_header(TRAINING_HEADER))
         jobs = [(seed, chunk, size) for chunk, size in _chunks(n_train)]
         for size, rows in _ordered_map(_training_rows, jobs):
             out.write(rows)
@@ -317,7 +318,7 @@ def write_synthetic_kaggle(
     lookup_rows: list[bytes] = []
     answers: list[bytes] = []
     with atomic_write(files.test, "wb") as out:
-        out.write(b"ImageId,Image" + _EOL)
+        out.write(_header(TEST_HEADER))
         jobs = [(seed, chunk, size) for chunk, size in _chunks(n_test)]
         for (_, chunk, _), (faces, pixel_rows) in zip(jobs, _ordered_map(_test_rows, jobs)):
             first_id = chunk * CHUNK + 1

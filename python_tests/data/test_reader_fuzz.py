@@ -31,7 +31,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from fkd_ops.data.kaggle_files import KaggleFormatError, read_lookup_table, read_test, read_training
+from fkd_ops.data.kaggle_files import HEADERS, KaggleFormatError, read_lookup_table, read_test, read_training
 from fkd_ops.ops.libraries import native
 
 EXAMPLES = int(os.environ.get("FKD_FUZZ_EXAMPLES", "150"))
@@ -249,7 +249,7 @@ def _check_csv(scratch: Path, data: bytes, threads: int, kind: str) -> None:
         if expected.why.endswith("repeated"):
             return  # found after parsing, by the Python layer: the memory parser accepts the file
         with pytest.raises(native().KaggleCsvError) as caught_in_memory:
-            from_memory(data, threads)
+            from_memory(data, HEADERS[kind], threads)
         assert tuple(caught_in_memory.value.args[1:3]) == expected.where
         return
     _note(f"read {len(images)} rows")
@@ -258,7 +258,7 @@ def _check_csv(scratch: Path, data: bytes, threads: int, kind: str) -> None:
     assert got_first.dtype == first.dtype and got_first.shape == first.shape
     assert got_first.tobytes() == first.tobytes()  # bit for bit: signed zeros, NaN
     assert np.array_equal(result.images, images)
-    memory_first, memory_images = from_memory(data, threads)
+    memory_first, memory_images = from_memory(data, HEADERS[kind], threads)
     assert memory_first.tobytes() == first.tobytes() and np.array_equal(memory_images, images)
 
 

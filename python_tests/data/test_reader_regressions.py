@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from fkd_ops import KEYPOINT_COLUMNS
-from fkd_ops.data.kaggle_files import KaggleFormatError, read_lookup_table, read_test, read_training
+from fkd_ops.data.kaggle_files import TRAINING_HEADER, KaggleFormatError, read_lookup_table, read_test, read_training
 from fkd_ops.files import atomic_write
 from fkd_ops.ops.libraries import native
 
@@ -126,7 +126,7 @@ def test_a_file_shorter_than_said_is_an_error_not_sigbus(tmp_path):
     size = path.stat().st_size
     with open(path, "rb") as f:
         with pytest.raises(native().KaggleCsvError) as caught:
-            native().read_kaggle_file(f.fileno(), size + 1000, "training", 2)
+            native().read_kaggle_file(f.fileno(), size + 1000, "training", TRAINING_HEADER, 2)
     reason, line, column, _ = caught.value.args
     assert (line, column) == (0, 0)
     assert f"it shrank while it was read ({size + 1000} bytes when opened, it ends at byte {size}" in reason
