@@ -71,7 +71,7 @@ if [ -z "${FKD_NVRTC_LIBRARY:-}" ]; then
       && export FKD_NVRTC_LIBRARY=/tmp/fkd-nvrtc/nvidia/cuda_nvrtc/lib/libnvrtc.so.12
   fi
 fi
-echo "FKD_NVRTC_LIBRARY=${FKD_NVRTC_LIBRARY:-unset (cmake/compile_gpu_kernels.py will look for nvidia.cuda_nvrtc)}"
+echo "FKD_NVRTC_LIBRARY=${FKD_NVRTC_LIBRARY:-unset (cpp/cmake/compile_gpu_kernels.py will look for nvidia.cuda_nvrtc)}"
 
 # ---------------------------------------------------------------- build
 stamp "configure + build _native (FKD_OPS_TF=OFF, FKD_OPS_CUDA=ON, TF 2.21's architectures)"

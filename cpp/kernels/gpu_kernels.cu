@@ -2,7 +2,7 @@
 // host emulation also runs (masked_rmse_gpu.h, image_gpu.h).
 //
 // This file is compiled by NVRTC (CUDA 12, from PyPI's nvidia-cuda-nvrtc-cu12)
-// at build time, once per GPU architecture, by cmake/compile_gpu_kernels.py;
+// at build time, once per GPU architecture, by cpp/cmake/compile_gpu_kernels.py;
 // the cubins and PTX are embedded in the libraries and launched through the
 // CUDA driver API by gpu_launch.cc, which finds each kernel by its extern "C"
 // name (the lists in gpu_kernel_names.h). NVRTC has no C++ standard library:

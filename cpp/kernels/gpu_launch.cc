@@ -11,7 +11,7 @@
 #include "kernels/gpu_kernel_names.h"
 
 #if defined(FKD_OPS_WITH_GPU)
-#include "gpu_job_layout.h"  // generated next to the images by cmake/compile_gpu_kernels.py
+#include "gpu_job_layout.h"  // generated next to the images by cpp/cmake/compile_gpu_kernels.py
 #endif
 
 namespace fkd {

@@ -8,18 +8,23 @@ the upper lip's top edge passes through the top-lip point and the lower lip's
 bottom edge through the bottom-lip point.
 
 What makes them look like photographs (judged against real faces with
-``benchmarks/realism.py``): the head fills the frame as in the competition's
-crops (forehead and hair at the top, the chin near the bottom edge, cheeks and
-ears near the sides), turned with the face (the nose's offset from between the
-eyes shifts the head outline); the skin is lit as a surface, a height field of
-skull, brow ridge, eye sockets, nose, cheekbones, lips and chin shaded by one
-light from a random direction (ambient, diffuse and a specular sheen), with
-blotchy and fine texture; textured hair of many cuts, colours and hairlines;
+``benchmarks/realism.py``, by label-free statistics of the set): the head fills
+the frame as in the competition's tight crops, with people's proportions in eye
+distances (cheekbones about 1.1 either side, narrowing to the jaw, the chin at or
+below the bottom edge, so the corners beside the jaw show the background), an
+open forehead up to the top edge and hair down the temples, turned with the face
+(the nose's offset from between the eyes shifts the head outline); mostly light
+walls; the skin is lit as a surface, a height field of skull, brow ridge, eye
+sockets, nose, cheekbones, lips and chin shaded by one mostly frontal light
+(ambient, diffuse and a specular sheen), with shade beside the nose's bridge and
+in the folds to the mouth's corners, and blotchy and fine texture; textured hair
+of many cuts, colours and hairlines;
 eyes with lids, lashes, iris, pupil and catchlight; thick textured eyebrows;
 lips with an open mouth and teeth when the keypoints part them; beards,
 moustaches and stubble; glasses of several shapes with glare; backgrounds from
 plain walls to cluttered rooms; and a camera: exposure, contrast, gamma,
-vignetting, blur, signal-dependent noise and JPEG's 8 x 8 block quantization.
+vignetting, a toe above black, blur, signal-dependent noise and JPEG's 8 x 8
+block quantization.
 
 Speed: the whole-image layers (background, hair, skin, light) are computed on
 [B, 96, 96]; each facial feature only in a per-face window around it, cut from
@@ -252,7 +257,7 @@ def _draw_eye(canvas, rng, centre, corner_a, corner_b, skin, iod, light_side):
     bulge_e = 1.0 - ue**2
     h_up = np.maximum(half * rng.uniform(0.36, 0.6, b), (-ve + 0.3 * half) / bulge_e)
     h_lo = np.maximum(half * rng.uniform(0.2, 0.36, b), (ve + 0.25 * half) / bulge_e)
-    socket_depth = rng.uniform(0.0, 0.15, b)
+    socket_depth = rng.uniform(0.05, 0.25, b)
     crease_width = 0.6 + 0.04 * iod
     sclera = rng.uniform(0.55, 0.85, b) * (0.7 + 0.3 * skin)
     iris_r = half * rng.uniform(0.5, 0.65, b)
@@ -306,8 +311,8 @@ def _draw_eyebrow(canvas, rng, inner, outer, iod, colour):
     axis, length = _unit(right - left)
     length = np.maximum(length, 1.0)
     arch = length * rng.uniform(0.06, 0.2, b)
-    thick_inner = iod * rng.uniform(0.1, 0.18, b)
-    strength = rng.uniform(0.65, 1.0, b)
+    thick_inner = iod * rng.uniform(0.12, 0.2, b)
+    strength = rng.uniform(0.8, 1.0, b)
     hairs = rng.uniform(0.0, 0.25, b)
     phase = rng.uniform(0, 2 * np.pi, b)
 
@@ -332,8 +337,8 @@ def _draw_nose(canvas, rng, tip, ux, iod, skin):
     and a shadow under it (the bridge and the wings are shaped by the light)."""
     b = len(tip)
     spread = iod * rng.uniform(0.13, 0.18, b)
-    under_depth = rng.uniform(0.05, 0.2, b)
-    highlight = rng.uniform(0.03, 0.14, b)
+    under_depth = rng.uniform(0.15, 0.35, b)
+    highlight = rng.uniform(0.0, 0.08, b)
     nostril_dark = rng.uniform(0.1, 0.45, b)
 
     w = _Window(canvas, tip, np.maximum(spread + 0.2 * iod, 0.3 * iod) + 2)
@@ -371,7 +376,7 @@ def _draw_mouth(canvas, rng, left_corner, right_corner, top, bottom, skin):
     top_peak, bottom_peak = vt / (1 - ut**2), vb / (1 - ub**2)
     thickness = np.maximum(vb - vt, 0.5)
     parting_peak = vt + rng.uniform(0.36, 0.46, b) * thickness
-    upper_shade = rng.uniform(0.6, 0.85, b)
+    upper_shade = rng.uniform(0.5, 0.75, b)
     lower_shade = np.minimum(upper_shade + rng.uniform(0.0, 0.15, b), 0.95)
     line = rng.uniform(0.4, 0.9, b)
     gap = np.clip(thickness - 0.75 * half, 0.0, None) * 0.45  # lips far apart: an open mouth
@@ -396,9 +401,9 @@ def _draw_mouth(canvas, rng, left_corner, right_corner, top, bottom, skin):
     _paint(img, opening * (v < parting) * _col(teeth_on) * (bulge > 0.25), _col(teeth))
     for side in (-1.0, 1.0):  # the corners of the mouth, in shadow
         cu, cv = (u - _F(side)) / _F(0.16), v / _col(0.12 * half + 0.8)
-        img *= _F(1.0) - _F(0.35) * _bump(cu * cu + cv * cv)
+        img *= _F(1.0) - _F(0.45) * _bump(cu * cu + cv * cv)
     su, sv = u / _F(0.75), (v - bottom_edge - _col(0.2 * half)) / _col(0.15 * half)
-    img *= _F(1.0) - _F(0.15) * _bump(su * su + sv * sv)  # shadow under the lower lip
+    img *= _F(1.0) - _F(0.25) * _bump(su * su + sv * sv)  # shadow under the lower lip
     w.commit()
 
 
@@ -485,17 +490,20 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # ---- the head's outline, turned with the face
     yaw = np.clip(nose_a - mouth_a * 0.3, -0.35, 0.35)
     centre_a = -yaw * rng.uniform(0.8, 1.6, b)
-    half_w = rng.uniform(1.28, 1.5, b)
-    jaw_v = rng.uniform(0.45, 0.8, b)
-    chin_v = np.maximum(bottom_b + rng.uniform(0.45, 0.7, b), jaw_v + 0.6)
-    top_v = -rng.uniform(1.6, 2.1, b)
-    jaw_taper = rng.uniform(0.15, 0.4, b)
+    # Head widths in eye distances as on people (cheekbones about 1.1 either
+    # side, the jaw's angles 0.85, the chin at or below the crop's bottom edge):
+    # the corners beside the jaw show the background, as in the real crops.
+    half_w = rng.uniform(1.15, 1.35, b)
+    jaw_v = rng.uniform(0.3, 0.6, b)
+    chin_v = np.maximum(bottom_b + rng.uniform(0.5, 0.75, b), jaw_v + 0.8)
+    top_v = -rng.uniform(2.3, 2.8, b)
+    jaw_taper = rng.uniform(0.25, 0.45, b)
     # Half-width of the head at each height: an ellipse above the jaw line, then
     # a jaw narrowing to a rounded chin.
     above = np.clip((v - _col(jaw_v)) / _col(jaw_v - top_v), _F(-1), _F(0))
     t = np.clip((v - _col(jaw_v)) / _col(chin_v - jaw_v), _F(0), _F(1))
     t2 = t * t
-    below = (_F(1) - _col(jaw_taper) * t * np.sqrt(t)) * np.sqrt(np.maximum(_F(1) - np.square(t2 * t2), _F(0)))
+    below = (_F(1) - _col(jaw_taper) * t) * np.sqrt(np.maximum(_F(1) - np.square(t2 * t2), _F(0)))
     width_at = _col(half_w) * np.where(v < _col(jaw_v), np.sqrt(_F(1) - above * above), below)
     side_distance = (width_at - np.abs(a - _col(centre_a))) * k  # pixels, positive inside
     head = _coverage(np.minimum(side_distance, (_col(chin_v) - v) * k + _F(0.5)))
@@ -503,9 +511,9 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # ---- background: a level, a gradient, blotches, and the edges of a room
     kind = rng.random(b)  # a light wall, a dark one, or anything between
     level = np.where(
-        kind < 0.45,
-        rng.uniform(0.7, 1.05, b),
-        np.where(kind < 0.65, rng.uniform(0.08, 0.35, b), rng.uniform(0.25, 0.8, b)),
+        kind < 0.65,
+        rng.uniform(0.8, 1.15, b),
+        np.where(kind < 0.8, rng.uniform(0.15, 0.35, b), rng.uniform(0.35, 0.8, b)),
     )
     img = _col(level) + _col(rng.uniform(0.0, 0.2, b)) * _smooth_noise(rng, b, 5)
     slope = rng.uniform(-0.3, 0.3, b) / 48
@@ -520,10 +528,10 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img += _col(step) * _coverage(across / _col(rng.uniform(0.5, 2.0, b)))
 
     # ---- hair behind the head (long hair falls to the shoulders)
-    hair_colour = np.where(rng.random(b) < 0.82, rng.uniform(0.05, 0.3, b), rng.uniform(0.3, 0.8, b))
-    volume = rng.uniform(0.02, 0.3, b)
-    long_hair = rng.random(b) < 0.3
-    hair_bottom = np.where(long_hair, rng.uniform(1.2, 3.0, b), rng.uniform(-0.3, 0.5, b))
+    hair_colour = np.where(rng.random(b) < 0.82, rng.uniform(0.1, 0.3, b), rng.uniform(0.3, 0.8, b))
+    volume = rng.uniform(0.2, 0.45, b)
+    long_hair = rng.random(b) < 0.2
+    hair_bottom = np.where(long_hair, rng.uniform(1.2, 3.0, b), rng.uniform(0.0, 0.8, b))
     streaks = _F(0.5) * _smooth_noise(rng, b, 6, 40) + _smooth_noise(rng, b, 16)
     hair_texture = _col(hair_colour) * (_F(1.0) + _col(rng.uniform(0.1, 0.4, b)) * streaks)
     ha = (a - _col(centre_a)) / _col(half_w * (1 + volume))
@@ -535,7 +543,7 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     _paint(img, back_hair * _col(~bald), hair_texture)
 
     # ---- neck and clothes, then the head
-    skin = np.clip(rng.normal(0.62, 0.12, b), 0.25, 0.9)
+    skin = np.clip(rng.normal(0.53, 0.07, b), 0.3, 0.8)
     neck_w = half_w * rng.uniform(0.5, 0.65, b)
     neck = _coverage((_col(neck_w) - np.abs(a - _col(0.5 * centre_a))) * k) * (v > _col(jaw_v))
     neck_shade = _F(0.55) + _F(0.25) * np.clip((v - _col(chin_v)) / _F(0.5), _F(0), _F(1))
@@ -558,10 +566,22 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     # ---- the skin's albedo, then the features painted on it
     albedo = _col(skin) * (
-        _F(1.0) + _F(0.05) * _smooth_noise(rng, b, 7) + _col(rng.uniform(0.0, 0.04, b)) * _smooth_noise(rng, b, 30)
+        _F(1.0)
+        + _F(0.05) * _smooth_noise(rng, b, 7)
+        + _col(rng.uniform(0.02, 0.06, b)) * _smooth_noise(rng, b, 30)
+        + _col(rng.uniform(0.04, 0.09, b)) * _smooth_noise(rng, b, 64)
     )
     under_eyes = sum(_blob(a, v, side * 0.5, 0.2, 0.3, 0.14) for side in (-1.0, 1.0))
     albedo *= _F(1.0) - _col(rng.uniform(0.0, 0.1, b)) * under_eyes
+    # Shade beside the bridge of the nose (the inner eye corners) and in the
+    # folds from the nose's wings to the mouth's corners.
+    inner = sum(_blob(a, v, side * 0.27, 0.05, 0.14, 0.16) for side in (-1.0, 1.0))
+    albedo *= _F(1.0) - _col(rng.uniform(0.08, 0.25, b)) * inner
+    folds = sum(
+        _blob(a, v, nose_a + side * (0.22 + corner_spread) / 2, (nose_b + mouth_b) / 2, 0.1, 0.25)
+        for side in (-1.0, 1.0)
+    )
+    albedo *= _F(1.0) - _col(rng.uniform(0.03, 0.15, b)) * folds
 
     # Facial hair: a beard, a moustache or stubble (albedo towards the hair colour).
     beard_kind = rng.random(b)
@@ -583,7 +603,17 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     _paint(albedo, facial, hair_texture)
 
     canvas = _on_canvas(albedo)
-    light_side = np.sign(rng.uniform(-1, 1, b) + 1e-9)
+    # The light: mostly frontal, a third of faces lit from one side (more often
+    # the image's right, as in the real set: a property of the set, not of any
+    # one face), from above or level. light_side: where the catchlights sit.
+    oblique = rng.random(b) < 0.35
+    elevation = np.where(oblique, rng.uniform(0.45, 0.9, b), rng.uniform(1.05, 1.45, b))  # above the image plane
+    azimuth = rng.uniform(-0.4 * np.pi, 0.1 * np.pi, b)  # towards the image's right, mostly from above
+    azimuth = np.where(rng.random(b) < 0.7, azimuth, np.pi - azimuth)
+    light = np.stack(
+        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=1
+    )
+    light_side = -np.sign(light[:, 0] + 1e-9)
     _draw_nose(canvas, rng, kp[:, _P["nose_tip"]], ux, iod, skin)
     brow_colour = np.minimum(hair_colour, skin * 0.4) * rng.uniform(0.4, 0.9, b)
     for side in ("left", "right"):
@@ -621,9 +651,9 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     skull = np.sqrt(
         np.maximum(_F(1) - np.square((a - ca) / _col(half_w * 1.05)) - np.square((v - _F(0.3)) / _F(2.3)), _F(0))
     )
-    height = _F(1.1) * skull
+    height = _F(0.8) * skull
     for side in (-1.0, 1.0):
-        height -= _F(0.08) * _blob(a, v, side * 0.5, 0.02, 0.36, 0.26)  # eye socket
+        height -= _F(0.12) * _blob(a, v, side * 0.5, 0.02, 0.36, 0.26)  # eye socket
         height += _F(0.08) * _blob(a, v, side * 0.5, -0.3, 0.42, 0.14)  # brow ridge
         height += _F(0.03) * _blob(a, v, side * 0.75, 0.45, 0.5, 0.4)  # cheekbone
         height += _F(0.09) * _blob(a, v, nose_a + side * 0.17, nose_b - 0.02, 0.12, 0.1)  # nose wing
@@ -642,28 +672,23 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     gx[:, :, 1:-1] = (height[:, :, 2:] - height[:, :, :-2]) * _F(0.5)
     gy[:, 1:-1, :] = (height[:, 2:, :] - height[:, :-2, :]) * _F(0.5)
 
-    above_light = rng.random(b) < 0.85
-    azimuth = np.where(above_light, rng.uniform(np.pi * 1.05, np.pi * 1.95, b), rng.uniform(0, 2 * np.pi, b))
-    elevation = rng.uniform(0.6, 1.4, b)  # radians above the image plane
-    light = np.stack(
-        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=1
-    )
-    ambient = rng.uniform(0.3, 0.7, b)
+    ambient = rng.uniform(0.45, 0.75, b)
     diffuse, sheen = _lit(-gx, -gy, light, ambient, rng.uniform(0.0, 0.25, b))
 
-    hairline_centre = -rng.uniform(0.85, 1.35, b)
-    bangs = rng.random(b) < 0.12
+    hairline_centre = -rng.uniform(1.15, 1.6, b)
+    bangs = rng.random(b) < 0.06
     hairline_centre = np.where(bangs, -rng.uniform(0.5, 0.8, b), hairline_centre)
-    temple_drop = rng.uniform(0.3, 1.3, b)
+    temple_drop = rng.uniform(1.0, 1.6, b)
     across = np.clip(np.abs(a - ca) / _col(half_w), _F(0), _F(1))
-    hairline = _col(hairline_centre) + _col(temple_drop) * across * np.sqrt(across)
+    # An open forehead, and hair down the temples towards the ears.
+    hairline = _col(hairline_centre) + _col(temple_drop) * across * across * across
     hairline += _F(0.08) * _smooth_noise(rng, b, 12) * _col(1 + 2 * bangs)
     # A soft edge, two to three pixels wide: hair thins out towards the skin.
     front_hair = head * _coverage((hairline - v) * k * _col(rng.uniform(0.35, 0.6, b))) * _col(~bald)
 
     # The sides of the face turn away and lie in the shade of hair and ears:
     # darker towards the outline whatever the light.
-    sides = _F(1.0) - _col(rng.uniform(0.15, 0.45, b)) * np.square((a - ca) / _col(half_w))
+    sides = _F(1.0) - _col(rng.uniform(0.0, 0.15, b)) * np.square((a - ca) / _col(half_w))
     face = albedo * diffuse * sides + sheen
     _paint(img, head, face)
     hair_light = _F(0.75) + _F(0.25) * diffuse + _F(0.5) * sheen
@@ -677,13 +702,16 @@ def render_faces(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     # ---- the camera: vignetting, exposure, contrast, gamma, blur, noise, JPEG, 8 bits
     radius2 = (np.square(full.X - _F(48)) + np.square(full.Y - _F(48))) / _F(48 * 48)
-    img *= _F(1.0) - _col(rng.uniform(0.0, 0.25, b)) * radius2
-    img = np.clip(img, _F(0), None) ** _col(rng.uniform(0.7, 1.2, b))
+    img *= _F(1.0) - _col(rng.uniform(0.0, 0.08, b)) * radius2
+    img = np.clip(img, _F(0), None) ** _col(rng.uniform(0.8, 1.1, b))
     mean = img.mean(axis=(1, 2), keepdims=True)
-    img = (img - mean) * _col(rng.uniform(0.75, 1.35, b)) + mean + _col(rng.uniform(-0.1, 0.1, b))
-    img = _gaussian_blur(img, rng.uniform(0.0, 0.7, b))
+    img = (img - mean) * _col(rng.uniform(1.35, 1.55, b)) + mean + _col(rng.uniform(-0.05, 0.05, b))
+    # The film's or sensor's toe: shadows flatten out above black instead of clipping.
+    black = _col(rng.uniform(0.04, 0.1, b))
+    img = np.sqrt(np.maximum(img, _F(0)) ** 2 + black * black)
+    img = _gaussian_blur(img, rng.uniform(0.2, 0.65, b))
     signal = np.clip(img, _F(0), _F(1))
-    sigma = np.sqrt(_col(rng.uniform(0.0, 0.0004, b)) * signal + _col(rng.uniform(0.0, 0.0001, b)))
+    sigma = np.sqrt(_col(rng.uniform(0.0, 0.0002, b)) * signal + _col(rng.uniform(0.0, 0.00005, b)))
     img += rng.standard_normal(img.shape, dtype=np.float32) * sigma
     img = np.clip(img * _F(255.0), _F(0), _F(255))
     compressed = np.flatnonzero(rng.random(b) < 0.6)

@@ -9,8 +9,9 @@ at the mouth corners, the top of the upper lip at the top lip centre and the
 bottom of the lower lip at the bottom lip centre. Faces vary in position,
 scale, rotation, turn and expression (the shape model's pose and modes; open
 mouths show teeth), fill the frame as the competition's crops do, and vary in
-skin, hair, lighting (a shaded face surface lit from any side), background,
-exposure, contrast, blur, noise and JPEG compression; some wear glasses, a beard,
+skin, hair, lighting (a shaded face surface lit mostly from the front, a third
+from one side), background, exposure, contrast, blur, noise and JPEG
+compression; some wear glasses, a beard,
 a moustache or stubble (see :mod:`fkd_ops.data.face_drawing`). Which keypoints
 a training row carries follows the real file's patterns (about 70% of rows: eye
 centres, nose tip and bottom lip only).
@@ -39,7 +40,7 @@ from fkd_ops.data.face_drawing import render_faces
 from fkd_ops.files import atomic_write
 from fkd_ops.keypoints import IMAGE_SIZE, KEYPOINT_COLUMNS, NUM_KEYPOINTS
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever the bytes written for a given seed change (it keys the cache)."""
 
 TRAINING_FILE = "training.csv"

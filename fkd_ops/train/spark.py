@@ -12,8 +12,9 @@ Why these Spark settings (:func:`spark_settings`):
   TensorFlow's collective ops can be configured once per process, so a second
   barrier job in a reused worker fails ("Collective ops are already
   configured"); a fresh worker per trial also returns its memory.
-- ``spark.pyspark.python``: this interpreter, so the workers import the same
-  fkd_ops and TensorFlow (else Spark runs the first ``python3`` on PATH).
+- ``spark.pyspark.python``: this interpreter (also given to PySpark as
+  PYSPARK_PYTHON), so the workers import the same fkd_ops and TensorFlow (else
+  Spark runs the first ``python3`` on PATH).
 - The barrier slot check retries every second, once on a local master: by
   default Spark retries a barrier stage that asks for more slots than the
   cluster has for about ten minutes before failing.
@@ -241,7 +242,12 @@ def spark_context(
     check_java()
     settings = spark_settings(master, conf, task_cpus=task_cpus)
     own_gateway = SparkContext._gateway is None
-    saved_env = {k: os.environ.get(k) for k in ("SPARK_LOCAL_IP",)}
+    saved_env = {k: os.environ.get(k) for k in ("SPARK_LOCAL_IP", "PYSPARK_PYTHON")}
+    # PySpark's SparkContext takes its workers' interpreter from PYSPARK_PYTHON
+    # alone (spark.pyspark.python is read by spark-submit only), else "python3"
+    # on PATH: without this, a venv that is not activated runs workers that
+    # cannot import fkd_ops.
+    os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
     if is_local(master):
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # the UI and block manager bind here too
     try:

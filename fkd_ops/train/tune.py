@@ -16,8 +16,8 @@ The tune folder::
     tune_curves.png    the learning curves of the best trials
     spark.log          Spark's log
     trials/t000/       each trial's run folder (config.json, metrics.json,
-                       history.csv, logs/, model.keras, predictor.keras, the
-                       pictures) and trial.log, what the trial printed
+                       history.csv, logs/, predictor.keras, the pictures) and
+                       trial.log, what the trial printed
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ import numpy as np
 from fkd_ops.files import write_json
 from fkd_ops.keras.options import NetworkOptions
 from fkd_ops.train.config import (
-    BACKUP_DIR,
     CHECKPOINT_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
@@ -111,9 +110,9 @@ _OPTIONAL = frozenset({"learning_rate", "final_learning_rate", "early_stopping"}
 _OUTCOME = ("status", "metrics", "error", "wall_time_s", "history", "host", "peak_memory_mb")
 """What a trial's Spark task reports (besides its folder)."""
 
-_KEPT_FROM_TRIALS = (CHECKPOINT_FILE, BACKUP_DIR)
-"""Removed from a trial's folder: the resume state of a run that has ended (the
-network itself is model.keras; a trial interrupted midway starts again)."""
+_KEPT_FROM_TRIALS = (CHECKPOINT_FILE,)
+"""Removed from a trial's folder: the resume state a failed trial leaves (a
+finished run has removed it itself; a trial interrupted midway starts again)."""
 
 CHUNK = 8 << 20
 """Largest piece of a trial's folder shipped to the driver (bytes)."""
