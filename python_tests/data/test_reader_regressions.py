@@ -408,6 +408,20 @@ def test_atomic_write_gives_new_files_the_mode_the_umask_allows(tmp_path, umask,
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == mode
 
 
+def test_atomic_writers_refuse_a_folder_naming_it(tmp_path):
+    # Before: "[Errno 21] Is a directory: '.../.x.1a2b.tmp' -> '.../x'" after all
+    # the writing (e.g. fkd-ops predict --out FOLDER), naming our temporary file.
+    from fkd_ops.files import atomic_path
+
+    folder = tmp_path / "x"
+    folder.mkdir()
+    for writer in (atomic_write, atomic_path):
+        with pytest.raises(IsADirectoryError, match=rf"^{folder} is a folder"):
+            with writer(folder):
+                pass
+    assert [p.name for p in tmp_path.iterdir()] == ["x"]
+
+
 def test_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path):
     path = tmp_path / "out.txt"
     path.write_text("old")
