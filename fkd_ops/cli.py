@@ -345,7 +345,14 @@ def _load_run(path: Path) -> tuple[Any, dict[str, Any]]:
     if not model_path.is_file():
         raise FileNotFoundError(f"no trained model at {model_path}")
     config_path = folder / CONFIG_FILE
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config: dict[str, Any] = {}
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{config_path}: cannot read the run's settings: {exc}") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"{config_path}: not a run's settings (a JSON object)")
     return keras.models.load_model(model_path), config
 
 

@@ -21,7 +21,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
     The file gets the permissions a plain ``open(path, "w")`` would give it: those
     of the file it replaces, else 0o666 less the umask (tempfile.mkstemp's 0o600
     would make every output private)."""
-    path = Path(path)
+    path = _not_a_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_beside(path)
     try:
@@ -36,6 +36,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _not_a_folder(path: str | os.PathLike) -> Path:
+    """``path``, refused when it is a folder: the rename would fail only after all
+    the writing, with an error naming our temporary file instead."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: give the name of the file to write")
+    return path
 
 
 def _create_beside(path: Path) -> tuple[int, str]:
@@ -56,7 +65,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     its extension, as Keras' ``model.save`` does): yields a path with ``path``'s
     name in a new temporary folder beside it, and moves the file written there
     onto ``path`` only if the block finishes without an exception."""
-    path = Path(path)
+    path = _not_a_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:

@@ -251,6 +251,9 @@ def _usable_cores() -> int:
 
 # How much of a zip member is inflated at a time.
 _ZIP_PIECE = 1 << 20
+# Bytes past which a first line without a line break cannot be a header (ours are
+# under 1 KB): it is checked, and refused, before more is inflated.
+_MAX_HEADER_BYTES = 1 << 16
 # Python's zipfile raises all of these for damaged or unsupported archives (zlib,
 # lzma and bz2 errors for damaged streams, RuntimeError for a password,
 # UnicodeDecodeError for a mangled name, struct.error for mangled records).
@@ -301,7 +304,8 @@ def _zip_member(path: Path, kind: str) -> tuple[str, memoryview]:
 
     The member is inflated a piece at a time into a buffer of its declared size
     (zipfile never yields more; pages not yet written take no memory): its header
-    is checked as soon as it is in, and inflating stops at the first line too
+    is checked as soon as it is in (or once _MAX_HEADER_BYTES have come without a
+    line break), and inflating stops at the first line too
     short to be a row (the parser then reports that line, or an earlier one).
     So a wrong file or a zip bomb of short lines costs a few pieces, not the
     member's size. Every failure is a KaggleFormatError naming the archive."""
@@ -332,6 +336,11 @@ def _zip_member(path: Path, kind: str) -> tuple[str, memoryview]:
                     line_end = end
                     at = piece.find(b"\n", at + 1)
                 filled += len(piece)
+                if line_end < 0 and filled >= _MAX_HEADER_BYTES:
+                    # No line break yet, and already longer than any header: check it
+                    # now rather than after inflating the rest (a member of one
+                    # endless line would otherwise be inflated whole).
+                    _parse(name, lambda end=filled: header_parser(memoryview(buffer)[:end], 1))
         return name, memoryview(buffer)[:filled]
 
 

@@ -14,6 +14,7 @@ the C++ op runs.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -60,7 +61,14 @@ def _flat_pairs(pairs: Sequence[Sequence[int]]) -> list[int]:
         pair = tuple(pair)
         if len(pair) != 2:
             raise ValueError(f"pairs[{i}] must be a (left, right) pair of point indices, got {pair!r}")
-        flat.extend(int(k) for k in pair)
+        for k in pair:
+            try:
+                # operator.index, not int: int(0.5) would silently pair point 0.
+                flat.append(operator.index(k))
+            except TypeError:
+                raise TypeError(f"pairs[{i}] must hold point indices (integers), got {pair!r}") from None
+            if not -(2**63) <= flat[-1] < 2**63:  # the op's attribute is int64
+                raise ValueError(f"pairs[{len(flat) - 1}] = {flat[-1]} is out of range")
     return flat
 
 

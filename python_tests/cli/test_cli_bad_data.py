@@ -40,3 +40,14 @@ def test_bad_data_ends_in_one_line_naming_the_file(tmp_path, capsys, make):
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith(f"fkd-ops show: error: {path}") and words in err, err
     assert not (tmp_path / "faces.png").exists()
+
+
+def test_a_damaged_run_config_is_named(tmp_path, capsys):
+    # Before: "fkd-ops evaluate: error: Expecting property name enclosed in double
+    # quotes: line 1 column 2 (char 1)", naming no file.
+    (tmp_path / "predictor.keras").write_bytes(b"not read: the settings come first")
+    (tmp_path / "config.json").write_text("{")
+    code = cli.main(["evaluate", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == cli.EXIT_FAILURE
+    assert err.startswith(f"fkd-ops evaluate: error: {tmp_path / 'config.json'}: cannot read the run's settings"), err

@@ -370,6 +370,29 @@ def test_a_wrong_header_in_a_zip_is_found_before_the_member_is_inflated(tmp_path
     assert len(pieces) == 1  # the header arrived in the first 64 bytes; nothing more was inflated
 
 
+def test_a_zip_member_without_a_line_break_is_refused_before_it_is_inflated(tmp_path, monkeypatch):
+    # Before: a member of one endless line (1 GiB of "0" in a 1 MB zip) was
+    # inflated whole (+1 GB RSS) before its header was checked at the first line
+    # break, which never came.
+    from fkd_ops.data import kaggle_files
+
+    path = _zip(tmp_path / "training.zip", b"0" * (1 << 20))
+    monkeypatch.setattr(kaggle_files, "_ZIP_PIECE", 1 << 10)
+    inflated = []
+    real_open = zipfile.ZipFile.open
+
+    def counting_open(self, *args, **kwargs):
+        stream = real_open(self, *args, **kwargs)
+        real_read = stream.read
+        stream.read = lambda n=-1: inflated.append(len(piece := real_read(n))) or piece
+        return stream
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", counting_open)
+    with pytest.raises(KaggleFormatError, match=r"line 1, column 1 \(left_eye_center_x\): the header has '0000"):
+        read_training(path)
+    assert sum(inflated) <= kaggle_files._MAX_HEADER_BYTES  # not the member's 1 MiB
+
+
 # ---------------------------------------------------------------- file modes
 
 
@@ -383,6 +406,20 @@ def test_atomic_write_gives_new_files_the_mode_the_umask_allows(tmp_path, umask,
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == mode
+
+
+def test_atomic_writers_refuse_a_folder_naming_it(tmp_path):
+    # Before: "[Errno 21] Is a directory: '.../.x.1a2b.tmp' -> '.../x'" after all
+    # the writing (e.g. fkd-ops predict --out FOLDER), naming our temporary file.
+    from fkd_ops.files import atomic_path
+
+    folder = tmp_path / "x"
+    folder.mkdir()
+    for writer in (atomic_write, atomic_path):
+        with pytest.raises(IsADirectoryError, match=rf"^{folder} is a folder"):
+            with writer(folder):
+                pass
+    assert [p.name for p in tmp_path.iterdir()] == ["x"]
 
 
 def test_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path):

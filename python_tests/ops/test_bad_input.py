@@ -255,6 +255,16 @@ WRAPPER = {
         lambda: fkd_ops.flip_horizontal(IMAGES, KP, FLIP, pairs=[(0, 1, 2)]),
         ["pairs[0] must be a (left, right) pair", "(0, 1, 2)"],
     ),
+    "pair of non-integers": (  # before: int(0.5) silently paired point 0
+        TypeError,
+        lambda: fkd_ops.flip_horizontal(IMAGES, KP, FLIP, pairs=[(0.5, 1)]),
+        ["pairs[0] must hold point indices (integers)", "(0.5, 1)"],
+    ),
+    "pair beyond int64": (  # before: OverflowError "int too big to convert"
+        ValueError,
+        lambda: fkd_ops.flip_horizontal(IMAGES, KP, FLIP, pairs=[(0, 2**63)]),
+        ["pairs[1] = 9223372036854775808 is out of range"],
+    ),
     "float seed": (
         TypeError,
         lambda: fkd_ops.random_flip(IMAGES, KP, [1.0, 2.0]),
