@@ -121,7 +121,9 @@ def normalize_images(
 
     Modes: ``"scale"`` gives ``x * scale`` (default 1/255, to [0, 1]);
     ``"standardize"`` gives, per image, ``(x - mean) / max(std, 1/sqrt(N))``,
-    exactly :func:`tf.image.per_image_standardization`; ``"affine"`` gives
+    as :func:`tf.image.per_image_standardization` (NaN and inf included; where a
+    float32 image's sum of squares overflows float32, TF's variance does and this
+    kernel stays exact); ``"affine"`` gives
     ``(x - mean) / stddev`` with the given scalars. The scalars travel as float32
     attributes. Differentiable for float input.
     """
