@@ -71,7 +71,7 @@ def _number(text: str) -> float:
 def _existing_file(text: str) -> Path:
     path = Path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give the file itself (.csv or .zip)")
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give the file itself")
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such file: {text}")
     return path
