@@ -321,7 +321,13 @@ def _zip_member(path: Path, kind: str) -> tuple[str, memoryview]:
                 name, f"it says it holds {member.file_size / 1e9:.1f} GB, more than this machine can allocate"
             ) from None
         min_row = native().kaggle_min_row_bytes(kind)
-        header_parser = native().read_kaggle_training if kind == "training" else native().read_kaggle_test
+        parser = native().read_kaggle_training if kind == "training" else native().read_kaggle_test
+
+        def check_header(end: int) -> None:
+            """Parses buffer[:end], which holds the header line (and no row): a
+            wrong header is a KaggleFormatError."""
+            _parse(name, lambda: parser(memoryview(buffer)[:end], HEADERS[kind], 1))
+
         filled, line_end = 0, -1  # bytes inflated; where the last complete line ended
         with archive.open(member) as stream:
             while piece := stream.read(_ZIP_PIECE):
@@ -330,7 +336,7 @@ def _zip_member(path: Path, kind: str) -> tuple[str, memoryview]:
                 while at >= 0:
                     end = filled + at
                     if line_end < 0:
-                        _parse(name, lambda end=end: header_parser(memoryview(buffer)[: end + 1], HEADERS[kind], 1))
+                        check_header(end + 1)
                     elif end - line_end - 1 < min_row:
                         return name, memoryview(buffer)[: end + 1]
                     line_end = end
@@ -340,7 +346,7 @@ def _zip_member(path: Path, kind: str) -> tuple[str, memoryview]:
                     # No line break yet, and already longer than any header: check it
                     # now rather than after inflating the rest (a member of one
                     # endless line would otherwise be inflated whole).
-                    _parse(name, lambda end=filled: header_parser(memoryview(buffer)[:end], 1))
+                    check_header(filled)
         return name, memoryview(buffer)[:filled]
 
 
