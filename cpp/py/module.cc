@@ -37,15 +37,19 @@ std::string shape_str(const py::array& a) {
 
 // ------------------------------------------------------------------ masked RMSE
 
-template <typename T>
-py::tuple masked_rmse(CArray<T> predictions, CArray<T> targets, bool squared) {
-  if (predictions.ndim() < 1)
-    fail("predictions must have rank >= 1, got shape " + shape_str(predictions));
+void check_same_shape(const py::array& predictions, const py::array& targets) {
   if (predictions.ndim() != targets.ndim() ||
       !std::equal(predictions.shape(), predictions.shape() + predictions.ndim(), targets.shape())) {
     fail("predictions and targets must have the same shape, got predictions " +
          shape_str(predictions) + " and targets " + shape_str(targets));
   }
+}
+
+template <typename T>
+py::tuple masked_rmse(CArray<T> predictions, CArray<T> targets, bool squared) {
+  if (predictions.ndim() < 1)
+    fail("predictions must have rank >= 1, got shape " + shape_str(predictions));
+  check_same_shape(predictions, targets);
   const int64_t n = predictions.size();
   const int64_t blocks = masked_rmse_num_blocks(n);
   std::vector<double> sums(blocks);
@@ -65,11 +69,7 @@ py::tuple masked_rmse(CArray<T> predictions, CArray<T> targets, bool squared) {
 // a difference in the last bits).
 template <typename T>
 py::tuple masked_rmse_block_sums(CArray<T> predictions, CArray<T> targets) {
-  if (predictions.ndim() != targets.ndim() ||
-      !std::equal(predictions.shape(), predictions.shape() + predictions.ndim(), targets.shape())) {
-    fail("predictions and targets must have the same shape, got predictions " +
-         shape_str(predictions) + " and targets " + shape_str(targets));
-  }
+  check_same_shape(predictions, targets);
   const int64_t n = predictions.size();
   const int64_t blocks = masked_rmse_num_blocks(n);
   py::array_t<double> sums(blocks);
@@ -86,11 +86,7 @@ py::tuple masked_rmse_block_sums(CArray<T> predictions, CArray<T> targets) {
 template <typename T>
 py::tuple masked_rmse_grad(CArray<T> predictions, CArray<T> targets, double sum_sq, double count,
                            double grad_loss, double grad_sum_sq, bool squared) {
-  if (predictions.ndim() != targets.ndim() ||
-      !std::equal(predictions.shape(), predictions.shape() + predictions.ndim(), targets.shape())) {
-    fail("predictions and targets must have the same shape, got predictions " +
-         shape_str(predictions) + " and targets " + shape_str(targets));
-  }
+  check_same_shape(predictions, targets);
   py::array_t<T> gp(
       std::vector<py::ssize_t>(predictions.shape(), predictions.shape() + predictions.ndim()));
   py::array_t<T> gt(std::vector<py::ssize_t>(targets.shape(), targets.shape() + targets.ndim()));
